@@ -1,0 +1,149 @@
+"""apply / diff / delete: list per kind, plan locally, write only what differs, wave by wave."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from itertools import groupby
+
+import yaml
+
+from .errors import InputError, NotFound
+from .kinds import KINDS, Kind, kind_of
+from .kube import Client
+from .plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
+from .render import SPEC_LABEL
+
+
+@dataclass
+class Result:
+    changes: list[Change]
+    dry_run: bool = False
+    requests: int = 0
+    writes: int = 0
+    notes: list[str] = field(default_factory=list)
+    responses: dict[tuple, dict] = field(default_factory=dict)  # what the server returned per object
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.changes:
+            out[c.action] = out.get(c.action, 0) + 1
+        return out
+
+    def as_json(self) -> dict:
+        return {
+            "dryRun": self.dry_run,
+            "objects": [{"kind": c.obj["kind"], "namespace": c.obj["metadata"].get("namespace"),
+                         "name": c.obj["metadata"]["name"], "action": c.action} for c in self.changes],
+            "summary": self.counts(),
+            "requests": self.requests,
+            "writes": self.writes,
+            "notes": self.notes,
+        }
+
+
+def read_live(client: Client, desired: list[dict], spec_name: str, all_kinds: bool) -> tuple[list[dict], set[str]]:
+    """One list call per kind: every namespace (to check targets exist), this spec's objects otherwise.
+
+    Returns the objects and the kinds the server does not serve (e.g. ValidatingAdmissionPolicy
+    before Kubernetes 1.30)."""
+    wanted = {o["kind"] for o in desired} | {"Namespace"}
+    kinds = [k for k in KINDS if all_kinds or k.kind in wanted]
+    selector = f"{SPEC_LABEL}={spec_name}"
+
+    def list_kind(kind: Kind) -> list[dict] | None:
+        try:
+            return client.list(kind, None if kind.kind == "Namespace" else selector)
+        except NotFound:
+            return None
+
+    live, unserved = [], set()
+    for kind, items in zip(kinds, client.parallel(list_kind, kinds)):
+        if items is None:
+            unserved.add(kind.kind)
+        else:
+            live += items
+    return live, unserved
+
+
+def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
+          prune: bool = False, prune_namespaces: bool = False) -> Result:
+    start = len(client.requests)
+    live, unserved = read_live(client, desired, spec_name, all_kinds=prune)
+    notes = []
+    skipped = [o for o in desired if o["kind"] in unserved]
+    if skipped:
+        desired = [o for o in desired if o["kind"] not in unserved]
+        kinds = sorted({o["kind"] for o in skipped})
+        notes.append(f"the cluster does not serve {', '.join(kinds)}: skipped {len(skipped)} object(s)")
+    missing = missing_namespaces(desired, live)
+    if missing:
+        raise InputError("; ".join(f"namespace {ns!r} does not exist (needed by {name})" for ns, name in missing)
+                         + ": create it first (kubectl create namespace NAME) or declare it as a "
+                         "project's namespace; nothing was changed")
+    changes = plan(desired, live, spec_name, prune=prune, prune_namespaces=prune_namespaces)
+    responses = send(client, changes, dry_run)
+    if any(c.action == KEEP for c in changes):
+        notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data")
+    return Result(changes, dry_run, len(client.requests) - start, 0 if dry_run else len(responses),
+                  notes, responses)
+
+
+def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, dict]:
+    """Writes wave by wave (namespaces, then accounts and roles, then bindings), concurrently within
+    a wave; prunes go last, in reverse order."""
+    writes = [c for c in changes if c.action in (CREATE, CONFIGURE)]
+    prunes = [c for c in changes if c.action == PRUNE]
+    wave = lambda c: kind_of(c.obj).wave  # noqa: E731
+    responses: dict[tuple, dict] = {}
+    for _, group in groupby(sorted(writes, key=wave), key=wave):
+        batch = list(group)
+        for c, response in zip(batch, client.parallel(lambda c: client.apply(c.obj, dry_run=dry_run), batch)):
+            responses[key(c.obj)] = response
+    for _, group in groupby(sorted(prunes, key=wave, reverse=True), key=wave):
+        batch = list(group)
+        client.parallel(lambda c: client.delete(c.obj, dry_run=dry_run), batch)
+        responses.update((key(c.obj), {}) for c in batch)
+    return responses
+
+
+def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = False,
+         prune_namespaces: bool = False) -> tuple[str, Result]:
+    """Unified diff of live objects against what a server-side dry-run apply returns."""
+    result = apply(client, desired, spec_name, dry_run=True, prune=prune, prune_namespaces=prune_namespaces)
+    changed = [c for c in result.changes if c.action in (CREATE, CONFIGURE, PRUNE)]
+
+    def one(c: Change) -> str:
+        before = _clean(c.live) if c.live else ""
+        after = "" if c.action == PRUNE else _clean(result.responses[key(c.obj)])
+        label = c.display.replace(" -n ", "@")
+        return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True),
+                                            f"live/{label}", f"runnerkit/{label}"))
+
+    return "".join(one(c) for c in changed), result
+
+
+def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> Result:
+    start = len(client.requests)
+    live, _ = read_live(client, [], spec_name, all_kinds=True)
+    changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
+    responses = send(client, changes, dry_run)
+    notes = []
+    if any(c.action == KEEP for c in changes):
+        notes.append("namespaces were kept: pass --delete-namespaces to delete them and all they hold")
+    return Result(changes, dry_run, len(client.requests) - start, 0 if dry_run else len(responses), notes)
+
+
+_VOLATILE = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
+
+
+def _clean(obj: dict) -> str:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k not in _VOLATILE}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != FINGERPRINT}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    clean = {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+    return yaml.safe_dump(clean, sort_keys=True)
+

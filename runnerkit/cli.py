@@ -1,0 +1,68 @@
+"""Command line: parse arguments, call one core/edge function, print, map errors to exit codes.
+
+Exit codes: 0 ok, 1 drift / failed check / findings, 2 bad input or usage, 3 cluster or API error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import RunnerkitError
+
+COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "diagnose")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line hint
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="runnerkit",
+        description="Least-privilege Kubernetes access for CI runners: provision per-project "
+                    "namespaces, ServiceAccounts and RBAC from runnerkit.yaml, rewire GitLab/GitHub "
+                    "runners, emit CI snippets, diagnose and audit.",
+        epilog="Start with `runnerkit init`, then `runnerkit validate`, `runnerkit render`, "
+               "`runnerkit diff` and `runnerkit apply`. Exit codes: 0 ok, 1 drift/failed check/"
+               "findings, 2 bad input, 3 cluster or API error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"runnerkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"runnerkit.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"runnerkit.commands.{name}":
+                raise
+            continue
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RunnerkitError as e:
+        if args.debug:
+            raise
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands. Each module has `register(subparsers)`; heavy imports happen inside handlers."""

@@ -1,0 +1,55 @@
+"""Options and helpers shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from typing import Any
+
+DEFAULT_SPEC = "runnerkit.yaml"
+
+
+def add_spec_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", default=DEFAULT_SPEC, metavar="FILE",
+                   help=f"the spec file (default: ./{DEFAULT_SPEC})")
+
+
+def add_kube_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster access (resolved like kubectl)")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
+                                        "then the pod's in-cluster ServiceAccount)")
+    g.add_argument("--context", help="kubeconfig context to use (default: the current context)")
+
+
+def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
+    p.add_argument("-o", "--output", choices=choices, default=default,
+                   help=f"output format (default: {default})")
+
+
+def connect(args: argparse.Namespace, concurrency: int | None = None):
+    from ..kube import DEFAULT_CONCURRENCY, connect as kube_connect
+
+    return kube_connect(args.kubeconfig, args.context, concurrency or DEFAULT_CONCURRENCY)
+
+
+def example_text() -> str:
+    return resources.files("runnerkit").joinpath("examples/runnerkit.yaml").read_text(encoding="utf-8")
+
+
+def load_spec(args: argparse.Namespace):
+    from .. import spec
+
+    if getattr(args, "example", False):
+        return spec.loads(example_text(), "example:runnerkit.yaml")
+    return spec.load(args.file)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,161 @@
+"""init, validate, render, apply, diff, delete."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
+                     example_text, load_spec, print_json)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("init", help="write a commented example runnerkit.yaml",
+                            description="Write a commented example spec to start from.")
+    p.add_argument("file", nargs="?", default=DEFAULT_SPEC, help=f"where to write it (default: {DEFAULT_SPEC}; - for stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+
+    p = commands.add_parser("validate", help="check a spec file without touching a cluster",
+                            description="Check a spec file: one line per problem with file:line, "
+                                        "field and fix. Exit 2 when anything is wrong.")
+    add_spec_argument(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = commands.add_parser("render", help="print the Kubernetes objects a spec declares",
+                            description="Print every object the spec declares, ready for "
+                                        "`kubectl apply -f -` (no cluster needed).",
+                            epilog="examples:\n  runnerkit render --example\n  runnerkit render runnerkit.yaml "
+                                   "-o json\n  runnerkit render | kubectl apply --server-side -f -",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_spec_argument(p)
+    p.add_argument("--example", action="store_true", help="render the built-in example spec")
+    add_output(p, ("yaml", "json"), "yaml")
+    p.set_defaults(func=cmd_render)
+
+    p = commands.add_parser("apply", help="create or update the declared objects (server-side apply)",
+                            description="Make the cluster match the spec: one list call per kind, "
+                                        "server-side apply (field manager `runnerkit`) only for objects "
+                                        "that differ, concurrently. Reports each object as created, "
+                                        "configured, unchanged or pruned.",
+                            epilog="examples:\n  runnerkit apply runnerkit.yaml --dry-run\n"
+                                   "  runnerkit apply runnerkit.yaml --prune",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_spec_argument(p)
+    add_prune_options(p)
+    p.add_argument("--dry-run", action="store_true", help="server-side dry run: validate and report, change nothing")
+    p.add_argument("--concurrency", type=positive_int, default=16, metavar="N",
+                   help="writes in flight at once (default: 16)")
+    add_kube_options(p)
+    add_output(p, ("text", "json"), "text")
+    p.set_defaults(func=cmd_apply)
+
+    p = commands.add_parser("diff", help="show what apply would change (exit 1 when something would)",
+                            description="Unified diff of live objects against a server-side dry-run "
+                                        "apply. Exit 0: nothing to change, 1: changes, >1: error.")
+    add_spec_argument(p)
+    add_prune_options(p)
+    add_kube_options(p)
+    p.set_defaults(func=cmd_diff)
+
+    p = commands.add_parser("delete", help="delete every object this spec manages",
+                            description="Delete the objects labelled with this spec's name. "
+                                        "Namespaces are kept unless --delete-namespaces.")
+    add_spec_argument(p)
+    p.add_argument("--delete-namespaces", action="store_true",
+                   help="also delete the namespaces, and everything in them")
+    p.add_argument("--dry-run", action="store_true", help="server-side dry run")
+    add_kube_options(p)
+    add_output(p, ("text", "json"), "text")
+    p.set_defaults(func=cmd_delete)
+
+
+def add_prune_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prune", action="store_true",
+                   help="delete objects of this spec that are no longer declared (namespaces are kept)")
+    p.add_argument("--prune-namespaces", action="store_true",
+                   help="with --prune, also delete undeclared namespaces and everything in them")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    text = example_text()
+    if args.file == "-":
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        raise InputError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}: edit it, then `runnerkit validate {path}`")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = load_spec(args)
+    print(f"{args.file}: ok ({len(spec.projects)} projects, {len(spec.runners)} runners)")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ..render import render, to_json, to_yaml
+
+    objects = render(load_spec(args))
+    sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .. import apply
+    from ..render import render
+
+    spec = load_spec(args)
+    client = connect(args, args.concurrency)
+    result = apply.apply(client, render(spec), spec.name, dry_run=args.dry_run, prune=args.prune,
+                         prune_namespaces=args.prune_namespaces)
+    report(result, args.output)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .. import apply
+    from ..render import render
+
+    spec = load_spec(args)
+    text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
+                              prune_namespaces=args.prune_namespaces)
+    sys.stdout.write(text)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 1 if text else 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from .. import apply
+
+    spec = load_spec(args)
+    result = apply.delete(connect(args), spec.name, dry_run=args.dry_run, namespaces=args.delete_namespaces)
+    report(result, args.output)
+    return 0
+
+
+def report(result, output: str) -> None:
+    if output == "json":
+        print_json(result.as_json())
+        return
+    suffix = " (server dry run)" if result.dry_run else ""
+    for change in result.changes:
+        print(f"{change.display} {change.action}{suffix}")
+    counts = ", ".join(f"{n} {action}" for action, n in result.counts().items()) or "nothing declared"
+    print(f"{counts}; {result.writes} writes, {result.requests} requests"
+          + ("; dry run: nothing was changed" if result.dry_run else ""))
+    for note in result.notes:
+        print(f"note: {note}")

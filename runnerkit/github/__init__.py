@@ -1,0 +1,1 @@
+"""GitHub Actions runners: ARC values and patches, snippets, API."""

@@ -1,0 +1,1 @@
+"""GitLab Runner integration: runner template edits, manager RBAC, isolation, snippets, API."""

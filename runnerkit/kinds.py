@@ -1,0 +1,59 @@
+"""The object kinds runnerkit manages, in apply order (delete order is the reverse)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool
+    wave: int  # objects of one wave are written concurrently; waves go in order
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def collection_path(self, namespace: str | None = None) -> str:
+        base = f"/api/{self.api_version}" if not self.group else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            return f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+    def object_path(self, name: str, namespace: str | None = None) -> str:
+        return f"{self.collection_path(namespace)}/{name}"
+
+    def display(self, name: str, namespace: str | None = None) -> str:
+        kind = self.kind.lower() + (f".{self.group}" if self.group else "")
+        return f"{kind}/{name}" + (f" -n {namespace}" if namespace else "")
+
+
+RBAC = "rbac.authorization.k8s.io/v1"
+ADMISSION = "admissionregistration.k8s.io/v1"
+
+KINDS: tuple[Kind, ...] = (
+    Kind("Namespace", "v1", "namespaces", False, 0),
+    Kind("ServiceAccount", "v1", "serviceaccounts", True, 1),
+    Kind("ResourceQuota", "v1", "resourcequotas", True, 1),
+    Kind("LimitRange", "v1", "limitranges", True, 1),
+    Kind("ClusterRole", RBAC, "clusterroles", False, 1),
+    Kind("Role", RBAC, "roles", True, 1),
+    Kind("ClusterRoleBinding", RBAC, "clusterrolebindings", False, 2),
+    Kind("RoleBinding", RBAC, "rolebindings", True, 2),
+    Kind("ValidatingAdmissionPolicy", ADMISSION, "validatingadmissionpolicies", False, 3),
+    Kind("ValidatingAdmissionPolicyBinding", ADMISSION, "validatingadmissionpolicybindings", False, 4),
+)
+BY_KIND = {k.kind: k for k in KINDS}
+ORDER = {k.kind: i for i, k in enumerate(KINDS)}
+
+
+def kind_of(obj: dict) -> Kind:
+    return BY_KIND[obj["kind"]]
+
+
+def sort_key(obj: dict) -> tuple:
+    meta = obj["metadata"]
+    return ORDER[obj["kind"]], meta.get("namespace", ""), meta["name"]

@@ -1,0 +1,210 @@
+"""The only module that talks to the Kubernetes API (and the only importer of `kubernetes`).
+
+Objects stay plain dicts: we use the official client for kubeconfig loading, auth and its pooled
+HTTP transport, and send raw JSON so nothing is converted to typed models and back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+from .errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
+                     Unreachable)
+from .kinds import Kind, kind_of
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+FIELD_MANAGER = "runnerkit"
+DEFAULT_CONCURRENCY = 16
+RETRYABLE = {429, 500, 502, 503, 504}
+IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None,
+            concurrency: int = DEFAULT_CONCURRENCY) -> "Client":
+    """Resolve cluster access like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    try:
+        if kubeconfig or os.environ.get("KUBECONFIG") or Path("~/.kube/config").expanduser().exists():
+            if kubeconfig and not Path(kubeconfig).exists():
+                raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+            config.load_kube_config(config_file=kubeconfig, context=context,
+                                    client_configuration=cfg, persist_config=False)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST") and Path(IN_CLUSTER_TOKEN).exists():
+            if context:
+                raise InputError("--context needs a kubeconfig; in a pod there is only the in-cluster one")
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            raise InputError("no cluster to talk to: pass --kubeconfig FILE, set KUBECONFIG, create "
+                             "~/.kube/config, or run inside a pod with a ServiceAccount")
+    except ConfigException as e:
+        raise InputError(f"kubeconfig: {e}") from None
+    cfg.connection_pool_maxsize = max(concurrency, 4)
+    return Client(client.ApiClient(cfg), concurrency)
+
+
+class Client:
+    def __init__(self, api_client: Any, concurrency: int = DEFAULT_CONCURRENCY):
+        self.api = api_client
+        self.concurrency = concurrency
+        self.host = api_client.configuration.host
+        self._lock = threading.Lock()
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request sent
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, query: dict | None = None, body: Any = None,
+                content_type: str = "application/json") -> Any:
+        import urllib3
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        _, url, headers, _, _ = self.api.param_serialize(
+            method, path, query_params=params, header_params=headers, auth_settings=["BearerToken"])
+        payload = json.dumps(body) if body is not None else None
+        for attempt in range(4):
+            with self._lock:
+                self.requests.append((method, path))
+            try:
+                response = self.api.call_api(method, url, header_params=headers, body=payload,
+                                             _request_timeout=(10, 60))
+                data = response.read()
+            except urllib3.exceptions.HTTPError as e:
+                raise _unreachable(self.host, e) from e
+            if response.status in RETRYABLE and attempt < 3:
+                time.sleep(0.2 * 2 ** attempt)
+                continue
+            if response.status >= 400:
+                raise api_error(response.status, data, method, path)
+            return json.loads(data) if data else None
+        raise AssertionError("unreachable")
+
+    def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        items = list(items)
+        if len(items) <= 1:
+            return [fn(i) for i in items]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(fn, items))
+
+    # -- objects --------------------------------------------------------------------------------
+
+    def list(self, kind: Kind, label_selector: str | None = None, namespace: str | None = None) -> list[dict]:
+        """One list call (no pagination: a paged list would cost a request per page)."""
+        data = self.request("GET", kind.collection_path(namespace), query={"labelSelector": label_selector})
+        items = data.get("items") or []
+        for item in items:  # list items carry no kind/apiVersion of their own
+            item["apiVersion"], item["kind"] = kind.api_version, kind.kind
+        return items
+
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict | None:
+        try:
+            return self.request("GET", kind.object_path(name, namespace))
+        except NotFound:
+            return None
+
+    def apply(self, obj: dict, *, dry_run: bool = False, force: bool = True) -> dict:
+        kind, meta = kind_of(obj), obj["metadata"]
+        return self.request(
+            "PATCH", kind.object_path(meta["name"], meta.get("namespace")),
+            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else None,
+                   "dryRun": "All" if dry_run else None},
+            body=obj, content_type="application/apply-patch+yaml")
+
+    def delete(self, obj: dict, *, dry_run: bool = False) -> None:
+        kind, meta = kind_of(obj), obj["metadata"]
+        try:
+            self.request("DELETE", kind.object_path(meta["name"], meta.get("namespace")),
+                         query={"dryRun": "All" if dry_run else None},
+                         body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+        except NotFound:
+            pass
+
+    def serves(self, api_version: str) -> bool:
+        """Whether the server serves an API group version (one discovery request)."""
+        prefix = "/api/" if "/" not in api_version else "/apis/"
+        try:
+            self.request("GET", prefix + api_version)
+            return True
+        except NotFound:
+            return False
+
+    # -- access reviews -------------------------------------------------------------------------
+
+    def can(self, user: str, verb: str, resource: str, namespace: str | None = None, group: str = "",
+            name: str | None = None, groups: list[str] | None = None) -> bool:
+        """SubjectAccessReview: may `user` do it? Subresources are written `pods/exec`."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": groups or _sa_groups(user),
+                           "resourceAttributes": _attributes(verb, resource, namespace, group, name)}}
+        result = self.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+        return bool(result.get("status", {}).get("allowed"))
+
+    def self_can(self, verb: str, resource: str, namespace: str | None = None, group: str = "",
+                 name: str | None = None) -> bool:
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": _attributes(verb, resource, namespace, group, name)}}
+        result = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review)
+        return bool(result.get("status", {}).get("allowed"))
+
+
+def _attributes(verb: str, resource: str, namespace: str | None, group: str, name: str | None) -> dict:
+    resource, _, sub = resource.partition("/")
+    attrs = {"verb": verb, "resource": resource, "group": group}
+    if sub:
+        attrs["subresource"] = sub
+    if namespace:
+        attrs["namespace"] = namespace
+    if name:
+        attrs["name"] = name
+    return attrs
+
+
+def _sa_groups(user: str) -> list[str]:
+    parts = user.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}", "system:authenticated"]
+    return ["system:authenticated"]
+
+
+def api_error(status: int, body: bytes, method: str, path: str) -> ApiError:
+    """The one place that turns an HTTP error from the API server into a runnerkit error."""
+    try:
+        doc = json.loads(body)
+        message = doc.get("message") if isinstance(doc, dict) else None
+    except ValueError:
+        message = None
+    message = (message or body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}")[:500]
+    where = f"{method} {path}"
+    if status == 401:
+        return Unauthorized(f"the cluster rejected the credentials (401 Unauthorized) on {where}; "
+                            "log in again or check --kubeconfig/--context", status)
+    if status == 403:
+        return Forbidden(f"{message} (403 Forbidden); the identity running runnerkit needs that "
+                         "permission, ask a cluster admin to grant it", status)
+    if status == 404:
+        return NotFound(f"{message} (404 Not Found)", status)
+    if status == 409:
+        return Conflict(f"{message} (409 Conflict); someone else changed it, run the command again "
+                        "to start from the current state", status)
+    if status == 422:
+        return Invalid(f"{message} (422 Invalid)", status)
+    return ApiError(f"{where} failed: {message} (HTTP {status})", status)
+
+
+def _unreachable(host: str, error: Exception) -> Unreachable:
+    text = str(getattr(error, "reason", None) or error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return Unreachable(f"TLS verification of {host} failed: {text[:200]}; point the kubeconfig's "
+                           "certificate-authority at the cluster CA (inside a pod: `runnerkit kubeconfig`)")
+    return Unreachable(f"cannot reach the Kubernetes API at {host}: {text[:200]}; "
+                       "check the server address, the network and that the cluster is running")

@@ -1,0 +1,133 @@
+"""Spec -> Kubernetes objects as plain dicts (the one thing render, apply, diff and the chart compare)."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from . import presets
+from .kinds import RBAC, sort_key
+from .spec import Grant, Project, Spec
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SPEC_LABEL = "runnerkit.io/spec"
+PROJECT_LABEL = "runnerkit.io/project"
+GITLAB_MANAGER_ROLE = "runnerkit-gitlab-manager"
+
+
+def render(spec: Spec) -> list[dict]:
+    from .gitlab.isolation import render_isolation  # gitlab/ builds on this module
+
+    objects: list[dict] = []
+    for project in spec.projects:
+        objects += render_project(spec, project)
+    objects += render_isolation(spec)
+    return sorted(objects, key=sort_key)
+
+
+def labels(spec: Spec, project: str | None = None) -> dict:
+    out = {MANAGED_BY: "runnerkit", SPEC_LABEL: spec.name}
+    if project:
+        out[PROJECT_LABEL] = project
+    return out
+
+
+def meta(spec: Spec, project: str | None, name: str, namespace: str | None = None,
+         extra_labels: dict | None = None, annotations: dict | None = None) -> dict:
+    out: dict = {"name": name}
+    if namespace:
+        out["namespace"] = namespace
+    out["labels"] = {**(extra_labels or {}), **labels(spec, project)}
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
+def render_project(spec: Spec, p: Project) -> list[dict]:
+    ns = p.namespace
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": meta(spec, p.name, ns, None, p.namespace_labels, p.namespace_annotations)},
+        service_account(spec, p),
+    ]
+    if p.resource_quota:
+        objects.append({"apiVersion": "v1", "kind": "ResourceQuota",
+                        "metadata": meta(spec, p.name, "runnerkit", ns), "spec": p.resource_quota})
+    if p.limit_range:
+        objects.append({"apiVersion": "v1", "kind": "LimitRange",
+                        "metadata": meta(spec, p.name, "runnerkit", ns), "spec": p.limit_range})
+    subject = {"kind": "ServiceAccount", "name": p.service_account, "namespace": ns}
+    for grant in p.grants:
+        objects += render_grant(spec, p, grant, subject)
+    if p.runner and p.runner.type == "gitlab":
+        objects += gitlab_manager_rbac(spec, p)
+    return objects
+
+
+def service_account(spec: Spec, p: Project) -> dict:
+    sa: dict = {"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": meta(spec, p.name, p.service_account, p.namespace,
+                                 annotations=p.service_account_annotations)}
+    if p.automount_token is not None:
+        sa["automountServiceAccountToken"] = p.automount_token
+    if p.image_pull_secrets:
+        sa["imagePullSecrets"] = [{"name": s} for s in p.image_pull_secrets]
+    return sa
+
+
+def grant_object_name(p: Project, grant: Grant) -> str:
+    return f"runnerkit-{p.name}-{grant.name}"
+
+
+def render_grant(spec: Spec, p: Project, grant: Grant, subject: dict) -> list[dict]:
+    name = grant_object_name(p, grant)
+    rules = [dict(r) for r in grant.rules]
+    if grant.cluster_wide:
+        out = []
+        role_ref = role_ref_to("ClusterRole", grant.cluster_role or name)
+        if not grant.cluster_role:
+            out.append({"apiVersion": RBAC, "kind": "ClusterRole",
+                        "metadata": meta(spec, p.name, name), "rules": rules})
+        out.append({"apiVersion": RBAC, "kind": "ClusterRoleBinding", "metadata": meta(spec, p.name, name),
+                    "roleRef": role_ref, "subjects": [subject]})
+        return out
+    out = []
+    for ns in grant.namespaces:
+        if grant.cluster_role:
+            role_ref = role_ref_to("ClusterRole", grant.cluster_role)
+        else:
+            role_ref = role_ref_to("Role", name)
+            out.append({"apiVersion": RBAC, "kind": "Role", "metadata": meta(spec, p.name, name, ns),
+                        "rules": rules})
+        out.append({"apiVersion": RBAC, "kind": "RoleBinding", "metadata": meta(spec, p.name, name, ns),
+                    "roleRef": role_ref, "subjects": [subject]})
+    return out
+
+
+def gitlab_manager_rbac(spec: Spec, p: Project) -> list[dict]:
+    runner = p.runner
+    subject = {"kind": "ServiceAccount", "name": runner.service_account, "namespace": runner.namespace}
+    return [
+        {"apiVersion": RBAC, "kind": "Role", "metadata": meta(spec, p.name, GITLAB_MANAGER_ROLE, p.namespace),
+         "rules": [dict(r) for r in presets.GITLAB_MANAGER_RULES]},
+        {"apiVersion": RBAC, "kind": "RoleBinding",
+         "metadata": meta(spec, p.name, GITLAB_MANAGER_ROLE, p.namespace),
+         "roleRef": role_ref_to("Role", GITLAB_MANAGER_ROLE), "subjects": [subject]},
+    ]
+
+
+def role_ref_to(kind: str, name: str) -> dict:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def to_yaml(objects: list[dict]) -> str:
+    return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, explicit_start=True,
+                         default_flow_style=False)
+
+
+def to_json(objects: list[dict]) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2)
