@@ -12,7 +12,7 @@ import sys
 from . import __version__
 from .errors import RunnerkitError
 
-COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "diagnose")
+COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "snippet", "diagnose")
 
 
 class Parser(argparse.ArgumentParser):
