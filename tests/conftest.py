@@ -68,8 +68,6 @@ def unique():
 @pytest.fixture
 def make_namespace(kube):
     """Create plain namespaces for a test and delete them afterwards."""
-    from runnerkit.kinds import BY_KIND
-
     created = []
 
     def make(name: str) -> str:
@@ -80,4 +78,3 @@ def make_namespace(kube):
     yield make
     for name in created:
         kube.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    del BY_KIND
