@@ -12,7 +12,7 @@ from .errors import InputError, NotFound
 from .kinds import KINDS, Kind, kind_of
 from .kube import Client
 from .plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
-from .render import SPEC_LABEL
+from .render import MANAGED_BY
 
 
 @dataclass
@@ -42,14 +42,15 @@ class Result:
         }
 
 
-def read_live(client: Client, desired: list[dict], spec_name: str, all_kinds: bool) -> tuple[list[dict], set[str]]:
-    """One list call per kind: every namespace (to check targets exist), this spec's objects otherwise.
+def read_live(client: Client, desired: list[dict], all_kinds: bool) -> tuple[list[dict], set[str]]:
+    """One list call per kind: every namespace (to check targets exist), and every runnerkit-managed
+    object otherwise, so that an object another spec file owns is refused rather than taken over.
 
     Returns the objects and the kinds the server does not serve (e.g. ValidatingAdmissionPolicy
     before Kubernetes 1.30)."""
     wanted = {o["kind"] for o in desired} | {"Namespace"}
     kinds = [k for k in KINDS if all_kinds or k.kind in wanted]
-    selector = f"{SPEC_LABEL}={spec_name}"
+    selector = f"{MANAGED_BY}=runnerkit"
 
     def list_kind(kind: Kind) -> list[dict] | None:
         try:
@@ -69,7 +70,7 @@ def read_live(client: Client, desired: list[dict], spec_name: str, all_kinds: bo
 def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
           prune: bool = False, prune_namespaces: bool = False) -> Result:
     start = len(client.requests)
-    live, unserved = read_live(client, desired, spec_name, all_kinds=prune)
+    live, unserved = read_live(client, desired, all_kinds=prune)
     notes = []
     skipped = [o for o in desired if o["kind"] in unserved]
     if skipped:
@@ -83,10 +84,13 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
                          "project's namespace; nothing was changed")
     changes = plan(desired, live, spec_name, prune=prune, prune_namespaces=prune_namespaces)
     responses = send(client, changes, dry_run)
+    if dry_run and any(c.obj["metadata"].get("namespace") in _new_namespaces(changes) for c in changes):
+        notes.append("objects in namespaces this run would create were not validated by the server "
+                     "(a dry run creates no namespace)")
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data")
-    return Result(changes, dry_run, len(client.requests) - start, 0 if dry_run else len(responses),
-                  notes, responses)
+    return Result(changes, dry_run, len(client.requests) - start,
+                  0 if dry_run else sum(c.writes for c in changes), notes, responses)
 
 
 def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, dict]:
@@ -96,6 +100,11 @@ def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, di
     prunes = [c for c in changes if c.action == PRUNE]
     wave = lambda c: kind_of(c.obj).wave  # noqa: E731
     responses: dict[tuple, dict] = {}
+    if dry_run:
+        # The server cannot dry-run an object whose namespace does not exist yet.
+        new = _new_namespaces(changes)
+        responses.update((key(c.obj), c.obj) for c in writes if c.obj["metadata"].get("namespace") in new)
+        writes = [c for c in writes if key(c.obj) not in responses]
     for _, group in groupby(sorted(writes, key=wave), key=wave):
         batch = list(group)
         for c, response in zip(batch, client.parallel(lambda c: client.apply(c.obj, dry_run=dry_run), batch)):
@@ -105,6 +114,10 @@ def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, di
         client.parallel(lambda c: client.delete(c.obj, dry_run=dry_run), batch)
         responses.update((key(c.obj), {}) for c in batch)
     return responses
+
+
+def _new_namespaces(changes: list[Change]) -> set[str]:
+    return {c.obj["metadata"]["name"] for c in changes if c.action == CREATE and c.obj["kind"] == "Namespace"}
 
 
 def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = False,
@@ -125,13 +138,14 @@ def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = F
 
 def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> Result:
     start = len(client.requests)
-    live, _ = read_live(client, [], spec_name, all_kinds=True)
+    live, _ = read_live(client, [], all_kinds=True)
     changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
-    responses = send(client, changes, dry_run)
+    send(client, changes, dry_run)
     notes = []
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces were kept: pass --delete-namespaces to delete them and all they hold")
-    return Result(changes, dry_run, len(client.requests) - start, 0 if dry_run else len(responses), notes)
+    return Result(changes, dry_run, len(client.requests) - start,
+                  0 if dry_run else sum(c.writes for c in changes), notes)
 
 
 _VOLATILE = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")

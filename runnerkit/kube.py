@@ -71,12 +71,12 @@ class Client:
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         _, url, headers, _, _ = self.api.param_serialize(
             method, path, query_params=params, header_params=headers, auth_settings=["BearerToken"])
-        payload = json.dumps(body) if body is not None else None
         for attempt in range(4):
             with self._lock:
                 self.requests.append((method, path))
             try:
-                response = self.api.call_api(method, url, header_params=headers, body=payload,
+                # The client JSON-encodes dict bodies for JSON and apply-patch+yaml content types alike.
+                response = self.api.call_api(method, url, header_params=headers, body=body,
                                              _request_timeout=(10, 60))
                 data = response.read()
             except urllib3.exceptions.HTTPError as e:
