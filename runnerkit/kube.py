@@ -129,6 +129,23 @@ class Client:
         except NotFound:
             pass
 
+    def replace(self, kind: Kind, obj: dict, *, dry_run: bool = False) -> dict:
+        """PUT the whole object. Its metadata.resourceVersion is a precondition: if the object
+        changed since it was read, the server answers 409 and this raises Conflict."""
+        meta = obj["metadata"]
+        return self.request("PUT", kind.object_path(meta["name"], meta.get("namespace")),
+                            query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
+                            body=obj)
+
+    def patch(self, kind: Kind, name: str, namespace: str | None, body: dict, *,
+              patch_type: str = "strategic", dry_run: bool = False) -> dict:
+        content_type = {"strategic": "application/strategic-merge-patch+json",
+                        "merge": "application/merge-patch+json",
+                        "json": "application/json-patch+json"}[patch_type]
+        return self.request("PATCH", kind.object_path(name, namespace),
+                            query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
+                            body=body, content_type=content_type)
+
     def serves(self, api_version: str) -> bool:
         """Whether the server serves an API group version (one discovery request)."""
         prefix = "/api/" if "/" not in api_version else "/apis/"
@@ -155,6 +172,59 @@ class Client:
                   "spec": {"resourceAttributes": _attributes(verb, resource, namespace, group, name)}}
         result = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review)
         return bool(result.get("status", {}).get("allowed"))
+
+    def self_rules(self, namespace: str) -> dict:
+        """SelfSubjectRulesReview: what the caller may do in a namespace (the `status` dict)."""
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                  "spec": {"namespace": namespace}}
+        result = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", body=review)
+        return result.get("status") or {}
+
+    # -- runner workloads and ServiceAccount tokens ------------------------------------------------
+
+    def patch(self, kind: Kind, name: str, namespace: str | None, patch: Any, *, dry_run: bool = False,
+              patch_type: str = "merge") -> dict:
+        """A JSON merge patch ("merge": also works on custom resources) or a JSON patch ("json")."""
+        content_type = {"merge": "application/merge-patch+json",
+                        "json": "application/json-patch+json"}[patch_type]
+        return self.request("PATCH", kind.object_path(name, namespace),
+                            query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
+                            body=patch, content_type=content_type)
+
+    def served_resources(self, api_version: str) -> set[str] | None:
+        """Resource names (plurals, with subresources) served in a group version; None if not served."""
+        prefix = "/api/" if "/" not in api_version else "/apis/"
+        try:
+            data = self.request("GET", prefix + api_version)
+        except NotFound:
+            return None
+        return {r.get("name", "") for r in (data or {}).get("resources") or []}
+
+    def token_request(self, namespace: str, service_account: str, expiration_seconds: int,
+                      audiences: list[str] | None = None, bound_object: dict | None = None) -> dict:
+        """TokenRequest (`serviceaccounts/token`): a short-lived token; never creates a Secret.
+
+        Returns the status: {"token": ..., "expirationTimestamp": ...}. The token is secret: callers
+        must not log it.
+        """
+        spec: dict = {"expirationSeconds": expiration_seconds}
+        if audiences:
+            spec["audiences"] = list(audiences)
+        if bound_object:
+            spec["boundObjectRef"] = bound_object
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
+        return (self.request("POST", path, body=body) or {}).get("status") or {}
+
+    def ca_pem(self) -> bytes | None:
+        """The CA bundle this client verifies the server with (None: system CAs or no verification)."""
+        path = getattr(self.api.configuration, "ssl_ca_cert", None)
+        if not path:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError:
+            return None
 
 
 def _attributes(verb: str, resource: str, namespace: str | None, group: str, name: str | None) -> dict:
