@@ -137,15 +137,6 @@ class Client:
                             query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
                             body=obj)
 
-    def patch(self, kind: Kind, name: str, namespace: str | None, body: dict, *,
-              patch_type: str = "strategic", dry_run: bool = False) -> dict:
-        content_type = {"strategic": "application/strategic-merge-patch+json",
-                        "merge": "application/merge-patch+json",
-                        "json": "application/json-patch+json"}[patch_type]
-        return self.request("PATCH", kind.object_path(name, namespace),
-                            query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
-                            body=body, content_type=content_type)
-
     def serves(self, api_version: str) -> bool:
         """Whether the server serves an API group version (one discovery request)."""
         prefix = "/api/" if "/" not in api_version else "/apis/"
