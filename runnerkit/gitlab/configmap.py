@@ -156,7 +156,8 @@ def runner_warnings(cm: dict, deployment: dict | None, runner: Runner, ns: str) 
         warnings.append(
             f"{CONFIGMAP.display(cm['metadata']['name'], ns)}: register-the-runner has no "
             "--template-config line (the chart drops it when runners.config is empty), so the runner "
-            "will not read this template until `helm upgrade` with runners.config set (shown below)")
+            "ignores this template until you set runners.config in the Helm values and `helm upgrade` "
+            "(`runnerkit gitlab configure-runner --values-file values.yaml` does the edit)")
     for container in ((deployment or {}).get("spec", {}).get("template", {}).get("spec", {})
                       .get("containers") or []):
         for env in container.get("env") or []:

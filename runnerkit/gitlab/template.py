@@ -102,7 +102,6 @@ def edit_template(text: str | None, wanted: Wanted, where: str, default_namespac
                                   f"namespace {default_namespace}, image alpine) with the two regexes"])
     doc = parse(text, where)
     entry = single_runner(doc, where)
-    notes: list[str] = []
     executor = entry.get("executor")
     if executor is not None and str(executor) != "kubernetes":
         raise InputError(f"{where}: [[runners]] executor = {str(executor)!r}; the overwrite settings "
@@ -121,7 +120,7 @@ def edit_template(text: str | None, wanted: Wanted, where: str, default_namespac
         _set(kube, key, value)
     after = tomlkit.dumps(doc)
     _check(after, wanted, where)
-    return Edit(text, after, notes)
+    return Edit(text, after)
 
 
 def parse(text: str, where: str) -> tomlkit.TOMLDocument:
