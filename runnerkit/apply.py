@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Callable
 
 import yaml
 
@@ -68,9 +69,13 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool) -> tuple[lis
 
 
 def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
-          prune: bool = False, prune_namespaces: bool = False) -> Result:
+          prune: bool = False, prune_namespaces: bool = False,
+          check: Callable[[set[str]], None] | None = None) -> Result:
+    """`check(unserved_kinds)` runs after the list calls and before any write; it may raise."""
     start = len(client.requests)
     live, unserved = read_live(client, desired, all_kinds=prune)
+    if check:
+        check(unserved)
     notes = []
     skipped = [o for o in desired if o["kind"] in unserved]
     if skipped:

@@ -265,3 +265,24 @@ def test_bad_context_is_bad_input(kubeconfig, provisioned, cli_run):
     path, _ = provisioned
     result = cli_run("apply", path, "--kubeconfig", kubeconfig, "--context", "nope")
     assert result.code == 2 and "nope" in result.err
+
+
+def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission_policies(
+        kube, kubeconfig, tmp_path, unique, make_namespace, cli_run):
+    from runnerkit.kinds import BY_KIND
+
+    make_namespace(f"gitlab-runner-{unique}")
+    path = tmp_path / "runnerkit.yaml"
+    path.write_text(spec_text(unique).replace("namespaces: [app-prod-{u}]".format(u=unique), "namespaces: []")
+                    .replace("  - name: web\n", "  - name: web\n    gitlab: {projectIds: [42]}\n"))
+    refused = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation")
+    assert refused.code == 1, refused
+    assert "NOT enforced for web" in refused.err and "nothing was changed" in refused.err
+    assert kube.get(BY_KIND["Namespace"], f"web-{unique}") is None
+    try:
+        applied = cli_run("apply", path, "--kubeconfig", kubeconfig)
+        assert applied.code == 0, applied
+        assert "warning: the cluster does not serve ValidatingAdmissionPolicy" in applied.err
+        assert "does not serve ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding: skipped 2" in applied.out
+    finally:
+        apply.delete(kube, f"e2e-{unique}", namespaces=True)

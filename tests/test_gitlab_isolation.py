@@ -10,7 +10,7 @@ from celpy import celtypes
 from runnerkit import spec as spec_mod
 from runnerkit.commands.common import example_text
 from runnerkit.gitlab.isolation import (ID_LABEL, NAMESPACE_LABEL, POLICY_KINDS, ROOT_NAMESPACE_LABEL,
-                                        IsolationUnavailable, check_isolation, isolation_gap, policy_name,
+                                        IsolationUnavailable, isolation_gap, require_isolation, policy_name,
                                         sanitize_label)
 from runnerkit.render import render
 
@@ -180,40 +180,23 @@ def test_example_spec_renders_isolation_for_its_gitlab_projects():
 
 # -- is it enforced? ---------------------------------------------------------------------------
 
-class FakeDiscovery:
-    def __init__(self, resources: set[str] | None):
-        self.resources, self.requests = resources, []
-
-    def served_resources(self, api_version):
-        self.requests.append(api_version)
-        return self.resources
-
-
-WEBHOOKS_ONLY = {"validatingwebhookconfigurations", "mutatingwebhookconfigurations"}
-WITH_POLICIES = WEBHOOKS_ONLY | {"validatingadmissionpolicies", "validatingadmissionpolicies/status",
-                                 "validatingadmissionpolicybindings"}
-
-
 def test_gap_is_reported_when_the_server_lacks_the_api():
     objects = render(SPEC)
-    client = FakeDiscovery(WEBHOOKS_ONLY)  # Kubernetes 1.20-1.29: admissionregistration v1 = webhooks
-    gap = check_isolation(client, objects)
-    assert client.requests == ["admissionregistration.k8s.io/v1"]
+    unserved = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}  # Kubernetes < 1.30
+    gap = require_isolation(objects, unserved, require=False)
     assert "does not serve ValidatingAdmissionPolicy" in gap
     assert "NOT enforced for cicd, web-app" in gap
     assert "KUBERNETES_NAMESPACE_OVERWRITE" in gap
     with pytest.raises(IsolationUnavailable) as e:
-        check_isolation(FakeDiscovery(None), objects, require=True)
+        require_isolation(objects, unserved, require=True)
     assert e.value.exit_code == 1 and "nothing was changed" in str(e.value)
 
 
 def test_no_gap_when_served_or_not_asked_for():
-    assert check_isolation(FakeDiscovery(WITH_POLICIES), render(SPEC), require=True) is None
+    assert require_isolation(render(SPEC), set(), require=True) is None
     no_isolation = spec_mod.loads(example_text().replace("projectIds: [4211]", "project: platform/web")
                                   .replace("projectIds: [4212, 4213]", "tags: [k8s]"))
-    client = FakeDiscovery(None)
-    assert check_isolation(client, render(no_isolation), require=True) is None
-    assert client.requests == []
+    assert require_isolation(render(no_isolation), {"ValidatingAdmissionPolicy"}, require=True) is None
 
 
 def test_isolation_gap_from_what_apply_skipped():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
-                     example_text, load_spec, print_json)
+                     example_text, load_spec, print_json, warn)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_spec_argument(p)
     add_prune_options(p)
     p.add_argument("--dry-run", action="store_true", help="server-side dry run: validate and report, change nothing")
+    p.add_argument("--require-isolation", action="store_true",
+                   help="fail (exit 1, nothing changed) when the spec declares GitLab project isolation "
+                        "and the cluster cannot enforce it (no ValidatingAdmissionPolicy: Kubernetes < 1.30)")
     p.add_argument("--concurrency", type=positive_int, default=16, metavar="N",
                    help="writes in flight at once (default: 16)")
     add_kube_options(p)
@@ -117,11 +120,21 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .. import apply
     from ..render import render
 
+    from ..gitlab.isolation import require_isolation
+
     spec = load_spec(args)
-    client = connect(args, args.concurrency)
-    result = apply.apply(client, render(spec), spec.name, dry_run=args.dry_run, prune=args.prune,
-                         prune_namespaces=args.prune_namespaces)
+    objects = render(spec)
+    gaps: list[str] = []
+
+    def check(unserved: set[str]) -> None:
+        gap = require_isolation(objects, unserved, args.require_isolation)
+        gaps.extend([gap] if gap else [])
+
+    result = apply.apply(connect(args, args.concurrency), objects, spec.name, dry_run=args.dry_run,
+                         prune=args.prune, prune_namespaces=args.prune_namespaces, check=check)
     report(result, args.output)
+    for gap in gaps:
+        warn(gap)
     return 0
 
 

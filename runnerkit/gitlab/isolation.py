@@ -128,14 +128,6 @@ def _cel_list(items: Iterable[str]) -> str:
 
 # -- does the cluster enforce it? ---------------------------------------------------------------
 
-def served_policy_kinds(client) -> set[str]:
-    """Which of the two policy kinds the API server serves (one discovery request)."""
-    served = client.served_resources(ADMISSION) or set()
-    plurals = {"validatingadmissionpolicies": "ValidatingAdmissionPolicy",
-               "validatingadmissionpolicybindings": "ValidatingAdmissionPolicyBinding"}
-    return {kind for plural, kind in plurals.items() if plural in served}
-
-
 def isolation_gap(objects: list[dict], unserved: Iterable[str]) -> str | None:
     """A warning when the spec asks for isolation the cluster cannot enforce, else None.
 
@@ -149,11 +141,9 @@ def isolation_gap(objects: list[dict], unserved: Iterable[str]) -> str | None:
             f"so GitLab project isolation is NOT enforced for {', '.join(projects)}: {EXPOSED}")
 
 
-def check_isolation(client, objects: list[dict], require: bool = False) -> str | None:
-    """For `runnerkit apply`: the gap message (to warn about), or raise when `require`."""
-    if not any(o["kind"] in POLICY_KINDS for o in objects):
-        return None
-    gap = isolation_gap(objects, set(POLICY_KINDS) - served_policy_kinds(client))
+def require_isolation(objects: list[dict], unserved: Iterable[str], require: bool) -> str | None:
+    """For `runnerkit apply`: the gap message to warn about; raises instead when `require`."""
+    gap = isolation_gap(objects, unserved)
     if gap and require:
         raise IsolationUnavailable(gap + "; --require-isolation: nothing was changed")
     return gap
