@@ -1,0 +1,97 @@
+"""Switch an existing runner workload to a project's ServiceAccount in the cluster (thin edge over arc)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import InputError
+from ..spec import Project
+from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
+
+
+@dataclass
+class PatchResult:
+    display: str
+    namespace: str
+    old: str  # the ServiceAccount it ran as
+    new: str
+    changed: bool
+    dry_run: bool
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"object": self.display, "namespace": self.namespace, "from": self.old, "to": self.new,
+                "changed": self.changed, "dryRun": self.dry_run, "diff": self.diff, "notes": self.notes}
+
+
+def _not_served(kind: RunnerKind) -> str:
+    return (f"the cluster has no {kind.kind.kind} kind: CRD {kind.crd} is not installed "
+            f"({kind.kind.api_version} is not served). Install {kind.installed_by}, or pick the kind your "
+            "runner really is with --kind")
+
+
+def served(client, kind: RunnerKind) -> bool:
+    if kind.crd is None:
+        return True
+    resources = client.served_resources(kind.kind.api_version)
+    return resources is not None and kind.kind.plural in resources
+
+
+def find_workload(client, kind_name: str | None, name: str, namespace: str) -> tuple[RunnerKind, dict]:
+    """The runner workload `name` in `namespace`: of the given kind, or whichever kind has it."""
+    if kind_name:
+        kind = RUNNER_KINDS[kind_name]
+        if not served(client, kind):
+            raise InputError(_not_served(kind))
+        obj = client.get(kind.kind, name, namespace)
+        if obj is None:
+            raise InputError(f"no {kind.kind.kind} named {name} in namespace {namespace}; pass --name "
+                             "and --namespace of the runner workload")
+        return kind, obj
+    found, absent = [], []
+    for kind in RUNNER_KINDS.values():
+        if not served(client, kind):
+            absent.append(kind.crd)
+            continue
+        obj = client.get(kind.kind, name, namespace)
+        if obj is not None:
+            found.append((kind, obj))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        looked = ", ".join(k.kind.kind for k in RUNNER_KINDS.values() if k.crd not in absent)
+        raise InputError(f"no runner workload named {name} in namespace {namespace} (looked for {looked}"
+                         + (f"; not installed: {', '.join(absent)}" if absent else "")
+                         + "); pass --name, --namespace and --kind of the runner workload")
+    raise InputError(f"several runner workloads are named {name} in {namespace} ("
+                     + ", ".join(k.name for k, _ in found) + "); pick one with --kind")
+
+
+def patch_runner(client, project: Project, name: str, namespace: str, kind_name: str | None = None,
+                 dry_run: bool = False) -> PatchResult:
+    """Point the workload's pod template at the project's ServiceAccount. Idempotent: no write when it
+    already does. A dry run asks the server (dryRun=All) and returns the diff of `spec`."""
+    kind, obj = find_workload(client, kind_name, name, namespace)
+    display = kind.kind.display(name, namespace)
+    problem = namespace_problem(namespace, project, display)
+    if problem:
+        raise InputError(problem)
+    old, new = service_account_of(obj), project.service_account
+    patch = service_account_patch(obj, new)
+    result = PatchResult(display, namespace, old, new, changed=patch is not None, dry_run=dry_run,
+                         notes=notes_for(obj, kind, project) if patch is not None else [])
+    if patch is None:
+        return result
+    after = client.patch(kind.kind, name, namespace, patch, dry_run=dry_run)
+    result.diff = spec_diff(obj, after, display)
+    return result
+
+
+def spec_diff(before: dict, after: dict, label: str) -> str:
+    a = yaml.safe_dump(before.get("spec"), sort_keys=True).splitlines(keepends=True)
+    b = yaml.safe_dump(after.get("spec"), sort_keys=True).splitlines(keepends=True)
+    return "".join(difflib.unified_diff(a, b, f"{label} (live) spec", f"{label} (patched) spec"))
