@@ -90,6 +90,20 @@ def kubelet_mount(sa_dir: Path, stamp: str, token: str, ca: bytes, namespace: st
             (sa_dir / name).symlink_to(f"..data/{name}")
 
 
+def default_sa_token(kube, ns: str) -> str:
+    """A token of the namespace's `default` ServiceAccount (created asynchronously by a controller)."""
+    from runnerkit.errors import NotFound
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return kube.token_request(ns, "default", 600)["token"]
+        except NotFound:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 def authenticated(kube, token: str) -> bool:
     review = kube.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
                           body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
@@ -189,7 +203,7 @@ def test_verify_reports_identity_and_rules(fake_pod, tmp_path):
 def test_verify_fails_for_an_account_that_may_do_nothing(kube, fake_pod, tmp_path):
     sa_dir, ns, ca, _ = fake_pod
     # The namespace's `default` ServiceAccount: what a runner pod gets when nobody names one.
-    kubelet_mount(sa_dir, "..2024_01_01_02_00_00.3", kube.token_request(ns, "default", 600)["token"], ca, ns)
+    kubelet_mount(sa_dir, "..2024_01_01_02_00_00.3", default_sa_token(kube, ns), ca, ns)
     r = run_cli("kubeconfig", "--to", tmp_path / "k", "--verify")
     assert r.code == 1, r
     assert f"system:serviceaccount:{ns}:default" in r.err
