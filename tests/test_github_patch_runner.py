@@ -150,3 +150,17 @@ def test_missing_workload_names_kind_and_namespace(kubeconfig, setup):
     path, _, ns = setup
     r = run_cli("github", "patch-runner", "web", path, "--kind", "autoscalingrunnerset", "--kubeconfig", kubeconfig)
     assert r.code == 2 and f"no AutoscalingRunnerSet named arc-runner-set in namespace {ns}" in r.err
+
+
+def test_default_lookup_tries_project_then_runner_namespace(kube, kubeconfig, setup, make_namespace, unique, tmp_path):
+    _, _, ns = setup
+    runner_ns = make_namespace(f"rkpr-arc-{unique}")
+    path = tmp_path / "split.yaml"  # the runner's Helm release lives in another namespace than the project
+    path.write_text(spec_text(unique, runner_ns))
+    create(kube, "scale-set-default.yaml", "AutoscalingRunnerSet", runner_ns)
+    r = run_cli("github", "patch-runner", "web", path, "--kubeconfig", kubeconfig)
+    assert r.code == 2, r
+    assert f"runs its pods in namespace {runner_ns}" in r.err and f"lives in namespace {ns}" in r.err
+    create(kube, "scale-set-default.yaml", "AutoscalingRunnerSet", ns)  # e.g. after namespaceOverride
+    r = run_cli("github", "patch-runner", "web", path, "--kubeconfig", kubeconfig)
+    assert r.code == 0 and f"-n {ns}: switched" in r.out

@@ -52,7 +52,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", choices=("autoscalingrunnerset", "runnerdeployment", "deployment"),
                    help="the workload's kind (default: whichever kind has the name)")
     p.add_argument("--name", help="the workload's name (default: the runner's release name from the spec)")
-    p.add_argument("-n", "--namespace", help="the workload's namespace (default: the runner's namespace)")
+    p.add_argument("-n", "--namespace", help="the workload's namespace (default: the project's, then the "
+                                             "runner's namespace from the spec)")
     p.add_argument("--dry-run", action="store_true", help="server-side dry run: print the diff, change nothing")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
@@ -116,8 +117,8 @@ def cmd_patch_runner(args: argparse.Namespace) -> int:
     project = _github_project(args)
     runner = project.runner
     name = args.name or (runner.release if args.kind == "autoscalingrunnerset" else runner.deployment)
-    result = patch_runner(connect(args), project, name, args.namespace or runner.namespace, args.kind,
-                          args.dry_run)
+    namespaces = [args.namespace] if args.namespace else [project.namespace, runner.namespace]
+    result = patch_runner(connect(args), project, name, namespaces, args.kind, args.dry_run)
     if args.output == "json":
         print_json(result.as_dict())
         return 0

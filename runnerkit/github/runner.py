@@ -12,6 +12,10 @@ from ..spec import Project
 from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
 
 
+class WorkloadNotFound(InputError):
+    pass
+
+
 @dataclass
 class PatchResult:
     display: str
@@ -49,7 +53,7 @@ def find_workload(client, kind_name: str | None, name: str, namespace: str) -> t
             raise InputError(_not_served(kind))
         obj = client.get(kind.kind, name, namespace)
         if obj is None:
-            raise InputError(f"no {kind.kind.kind} named {name} in namespace {namespace}; pass --name "
+            raise WorkloadNotFound(f"no {kind.kind.kind} named {name} in namespace {namespace}; pass --name "
                              "and --namespace of the runner workload")
         return kind, obj
     found, absent = [], []
@@ -64,18 +68,30 @@ def find_workload(client, kind_name: str | None, name: str, namespace: str) -> t
         return found[0]
     if not found:
         looked = ", ".join(k.kind.kind for k in RUNNER_KINDS.values() if k.crd not in absent)
-        raise InputError(f"no runner workload named {name} in namespace {namespace} (looked for {looked}"
+        raise WorkloadNotFound(f"no runner workload named {name} in namespace {namespace} (looked for {looked}"
                          + (f"; not installed: {', '.join(absent)}" if absent else "")
                          + "); pass --name, --namespace and --kind of the runner workload")
     raise InputError(f"several runner workloads are named {name} in {namespace} ("
                      + ", ".join(k.name for k, _ in found) + "); pick one with --kind")
 
 
-def patch_runner(client, project: Project, name: str, namespace: str, kind_name: str | None = None,
+def locate(client, kind_name: str | None, name: str, namespaces: list[str]) -> tuple[RunnerKind, dict, str]:
+    """The workload in the first of `namespaces` that has it."""
+    misses = []
+    for namespace in dict.fromkeys(namespaces):
+        try:
+            return (*find_workload(client, kind_name, name, namespace), namespace)
+        except WorkloadNotFound as e:
+            misses.append(str(e).split("; pass --name")[0])
+    raise WorkloadNotFound("; ".join(misses) + "; pass --name, --namespace and --kind of the runner workload")
+
+
+def patch_runner(client, project: Project, name: str, namespace: str | list[str], kind_name: str | None = None,
                  dry_run: bool = False) -> PatchResult:
     """Point the workload's pod template at the project's ServiceAccount. Idempotent: no write when it
-    already does. A dry run asks the server (dryRun=All) and returns the diff of `spec`."""
-    kind, obj = find_workload(client, kind_name, name, namespace)
+    already does. A dry run asks the server (dryRun=All) and returns the diff of `spec`. With several
+    namespaces, the first that has the workload is used."""
+    kind, obj, namespace = locate(client, kind_name, name, [namespace] if isinstance(namespace, str) else namespace)
     display = kind.kind.display(name, namespace)
     problem = namespace_problem(namespace, project, display)
     if problem:
