@@ -143,6 +143,7 @@ def test_default_path_in_a_github_job_and_github_shell(pod, tmp_path, monkeypatc
 def test_github_shell_outside_github_is_an_input_error(pod, tmp_path):
     r = run_cli("kubeconfig", "--shell", "github", "--to", tmp_path / "k")
     assert r.code == 2 and "GITHUB_ENV is not set" in r.err
+    assert not (tmp_path / "k").exists()
 
 
 def test_not_in_a_pod_lists_everything_missing(tmp_path, monkeypatch):

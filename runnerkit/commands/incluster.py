@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,12 +24,12 @@ ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "kubeconfig", help="write a kubeconfig from the pod's ServiceAccount (inside a runner pod)",
-        description="Inside a pod: write a kubeconfig (mode 0600) that uses the mounted ServiceAccount: "
+        description=_wrap("Inside a pod: write a kubeconfig (mode 0600) that uses the mounted ServiceAccount: "
                     "server https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the mounted "
                     "ca.crt, the token *file* (re-read on every use, so the kubelet's token rotation "
                     "keeps working) and the namespace pinned. Prints the line that sets KUBECONFIG; "
                     "notes go to stderr, so `eval \"$(runnerkit kubeconfig)\"` works. Outside a pod, "
-                    "--server, --ca-file, --token-file and --namespace supply what is missing.",
+                    "--server, --ca-file, --token-file and --namespace supply what is missing."),
         epilog="examples:\n"
                "  eval \"$(runnerkit kubeconfig)\"             # then kubectl/helm just work\n"
                "  runnerkit kubeconfig --shell github --verify  # in a GitHub job: sets KUBECONFIG for later steps\n"
@@ -51,11 +52,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "token", help="mint a short-lived token for a project's ServiceAccount (TokenRequest)",
-        description="Mint a short-lived token for the project's ServiceAccount through the TokenRequest "
+        description=_wrap("Mint a short-lived token for the project's ServiceAccount through the TokenRequest "
                     "API (create serviceaccounts/token), for runners outside the cluster or GitLab's "
                     "KUBERNETES_BEARER_TOKEN. Never creates a long-lived token Secret. The token is only "
                     "printed when you ask for it (-o raw or -o json); otherwise it goes to a file you "
-                    "name with --to, written with mode 0600.",
+                    "name with --to, written with mode 0600."),
         epilog="examples:\n"
                "  runnerkit token web-app --duration 1h --to ./token          # bare token in a 0600 file\n"
                "  runnerkit token web-app -o kubeconfig --to ./kubeconfig     # ready kubeconfig with the CA\n"
@@ -177,6 +178,10 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     config = kc.from_token_file(server, os.path.abspath(ca_file), os.path.abspath(token_file), namespace)
     path = Path(args.to).expanduser() if args.to else default_kubeconfig_path()
     line = kc.export_line(os.path.abspath(path), args.shell)  # refuse an unexportable path before writing
+    env_file = os.environ.get("GITHUB_ENV")
+    if args.shell == "github" and not env_file:
+        raise InputError("--shell github: GITHUB_ENV is not set (not a GitHub Actions step); "
+                         "use --shell sh and eval the printed line")
     write_private(path, kc.to_yaml(config))
 
     who = identity(token)
@@ -184,10 +189,6 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
           f"identity {who or 'unknown (token is not a JWT)'}; the token file {token_file} is re-read on "
           "every use, so rotated tokens keep working", file=sys.stderr)
     if args.shell == "github":
-        env_file = os.environ.get("GITHUB_ENV")
-        if not env_file:
-            raise InputError("--shell github: GITHUB_ENV is not set (not a GitHub Actions step); "
-                             "use --shell sh and eval the printed line")
         with open(env_file, "a", encoding="utf-8") as f:
             f.write(line + "\n")
         print(f"appended KUBECONFIG={os.path.abspath(path)} to $GITHUB_ENV: later steps of this job use it",
@@ -277,3 +278,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         sys.stdout.write(content)
         print(f"minted a token for system:serviceaccount:{ns}:{sa}, expires {expires}", file=sys.stderr)
     return 0
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 100)
