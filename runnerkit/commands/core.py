@@ -28,10 +28,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Print every object the spec declares, ready for "
                                         "`kubectl apply -f -` (no cluster needed).",
                             epilog="examples:\n  runnerkit render --example\n  runnerkit render runnerkit.yaml "
-                                   "-o json\n  runnerkit render | kubectl apply --server-side -f -",
+                                   "-o json\n  runnerkit render | kubectl apply --server-side -f -\n"
+                                   "  runnerkit render --format helm-values runnerkit.yaml > values.yaml\n"
+                                   "  helm upgrade --install tenants charts/runnerkit-tenants -f values.yaml",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_argument(p)
     p.add_argument("--example", action="store_true", help="render the built-in example spec")
+    p.add_argument("--format", choices=("manifests", "helm-values"), default="manifests",
+                   help="manifests: the Kubernetes objects (default); helm-values: values for the "
+                        "runnerkit-tenants Helm chart that make it render the same objects")
     add_output(p, ("yaml", "json"), "yaml")
     p.set_defaults(func=cmd_render)
 
@@ -111,6 +116,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from ..render import render, to_json, to_yaml
 
+    if args.format == "helm-values":
+        from .. import helmvalues
+
+        values = (helmvalues.loads(example_text(), "example:runnerkit.yaml") if args.example
+                  else helmvalues.load(args.file))
+        if args.output == "json":
+            print_json(values)
+        else:
+            sys.stdout.write(helmvalues.to_yaml(values, "example:runnerkit.yaml" if args.example else args.file))
+        return 0
     objects = render(load_spec(args))
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))
     return 0

@@ -1,0 +1,68 @@
+"""runnerkit.yaml -> values for the runnerkit-tenants Helm chart (charts/runnerkit-tenants).
+
+The chart's values are runnerkit.yaml's own `runners:`, `defaults:` and `projects:`, as written
+(defaults unexpanded, presets by name), plus `specName` for metadata.name; the chart resolves them
+the way runnerkit/spec.py does. So a team can move either way by copying those three keys, and
+`helm template` with these values produces the objects `runnerkit render` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from . import spec as specmod
+from .errors import InputError
+from .spec import Spec
+from .yamlsrc import parse
+
+SPEC_KEYS = ("runners", "defaults", "projects")
+
+
+def values_from_document(document: dict) -> dict:
+    """The chart values for a runnerkit.yaml document (already parsed; not validated here)."""
+    values: dict[str, Any] = {"specName": (document.get("metadata") or {}).get("name", "")}
+    for key in SPEC_KEYS:
+        fallback: Any = {} if key == "defaults" else []
+        value = document.get(key)
+        values[key] = fallback if value is None else value
+    return values
+
+
+def to_helm_values(spec: Spec, document: dict) -> dict:
+    """Values for a validated spec and the document it was loaded from."""
+    values = values_from_document(document)
+    if values["specName"] != spec.name:
+        raise InputError(f"{spec.path}: metadata.name {values['specName']!r} does not match the "
+                         f"loaded spec {spec.name!r}; convert the file the spec was loaded from")
+    return values
+
+
+def loads(text: str, filename: str = "runnerkit.yaml") -> dict:
+    """Validate runnerkit.yaml text exactly like `runnerkit validate`, then convert it."""
+    spec = specmod.loads(text, filename)  # raises SpecError (exit 2) listing every problem
+    return to_helm_values(spec, parse(text, filename).data)
+
+
+def load(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; create one with `runnerkit init`") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None
+    return loads(text, str(path))
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def to_yaml(values: dict, source: str = "") -> str:
+    head = ("# Values for the runnerkit-tenants Helm chart"
+            + (f", converted from {source}" if source else "")
+            + " by `runnerkit render --format helm-values`.\n"
+            "# helm template/upgrade --install RELEASE charts/runnerkit-tenants -f THIS_FILE\n")
+    return head + yaml.dump(values, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                            allow_unicode=True)
