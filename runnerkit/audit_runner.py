@@ -1,0 +1,149 @@
+"""GitLab Runner ConfigMaps in an audit: recognise them, find their job namespaces, flag loose overwrite
+settings. Pure: ConfigMap dicts in, findings out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from .audit import Finding
+
+TEMPLATE_KEY = "config.template.toml"
+CONFIG_KEY = "config.toml"
+IDENTITY_KEYS = ("namespace_overwrite_allowed", "service_account_overwrite_allowed")
+BEARER_KEY = "bearer_token_overwrite_allowed"
+# A regex that allows all of these allows anything a job could ask for.
+PROBES = ("kube-system", "default", "a", "zz-9.x")
+
+
+def parse_toml(text: str) -> dict | None:
+    try:
+        if tomllib is not None:
+            return tomllib.loads(text)
+        import tomlkit
+
+        return tomlkit.parse(text).unwrap()
+    except Exception:  # noqa: BLE001 - any parse failure means "not a runner config we can read"
+        return None
+
+
+def runner_documents(cm: dict) -> list[tuple[str, dict]]:
+    """(key, parsed TOML) of a ConfigMap's runner configs; empty when it is not a GitLab Runner's."""
+    data = cm.get("data") or {}
+    out = []
+    template = data.get(TEMPLATE_KEY)
+    if isinstance(template, str):
+        doc = parse_toml(template)
+        if doc is not None:
+            out.append((TEMPLATE_KEY, doc))
+    config = data.get(CONFIG_KEY)
+    if isinstance(config, str):
+        doc = parse_toml(config)
+        # config.toml is a common name: only a runner's has [[runners]] or its global `concurrent`.
+        if doc is not None and (out or "runners" in doc or "concurrent" in doc):
+            out.append((CONFIG_KEY, doc))
+    return out
+
+
+def runner_entries(doc: dict) -> list[dict]:
+    runners = doc.get("runners")
+    return [r for r in runners if isinstance(r, dict)] if isinstance(runners, list) else []
+
+
+def _kubernetes(entry: dict) -> dict:
+    k = entry.get("kubernetes")
+    return k if isinstance(k, dict) else {}
+
+
+def runner_namespaces(config_maps: list[dict]) -> set[str]:
+    """Namespaces runners live in, and the literal namespaces their jobs run in."""
+    out: set[str] = set()
+    for cm in config_maps:
+        docs = runner_documents(cm)
+        if not docs:
+            continue
+        out.add((cm.get("metadata") or {}).get("namespace") or "")
+        for _, doc in docs:
+            for entry in runner_entries(doc):
+                ns = _kubernetes(entry).get("namespace")
+                if isinstance(ns, str) and ns and not any(c in ns for c in "{$ "):
+                    out.add(ns)
+    out.discard("")
+    return out
+
+
+def matches_anything(regex: str) -> bool:
+    try:
+        compiled = re.compile(regex)
+    except re.error:
+        return False
+    return all(compiled.search(p) for p in PROBES)
+
+
+def anchored(regex: str) -> bool:
+    """^...$ around the whole expression (a top-level `|` splits the anchors: `^a|b$`)."""
+    if not regex.startswith(("^", r"\A")):
+        return False
+    if not (regex.endswith("$") and not regex.endswith(r"\$")) and not regex.endswith(r"\z"):
+        return False
+    depth, i, in_class = 0, 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return False
+        i += 1
+    return True
+
+
+def _toml_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else '"' + str(value) + '"'
+
+
+def runner_config_findings(config_maps: list[dict]) -> list["Finding"]:
+    from .audit import finding
+
+    out = []
+    for cm in config_maps:
+        meta = cm.get("metadata") or {}
+        ns = meta.get("namespace")
+        who = f"ConfigMap {ns}/{meta.get('name')}"
+        for key, doc in runner_documents(cm):
+            entries = runner_entries(doc)
+            if key == TEMPLATE_KEY and len(entries) > 1:
+                out.append(finding("multiple-runners-template", who, rule=f"{key}: {len(entries)} [[runners]]",
+                                   namespace=ns))
+            for i, entry in enumerate(entries):
+                for name, value in sorted(_kubernetes(entry).items()):
+                    where = f"{key} [[runners]][{i}].kubernetes.{name} = {_toml_value(value)}"
+                    if name == BEARER_KEY:
+                        if value is True:
+                            out.append(finding("bearer-token-overwrite", who, rule=where, namespace=ns))
+                        continue
+                    if not name.endswith("_overwrite_allowed") or not isinstance(value, str) or not value:
+                        continue  # an empty regex disables the overwrite
+                    identity = name in IDENTITY_KEYS
+                    if matches_anything(value):
+                        out.append(finding("overwrite-any" if identity else "overwrite-any-other", who,
+                                           rule=where, namespace=ns, detail="it matches kube-system, default "
+                                           "and any other name"))
+                    elif not anchored(value):
+                        out.append(finding("overwrite-unanchored", who, rule=where, namespace=ns))
+    return out
