@@ -327,3 +327,12 @@ def test_notes_say_when_namespaces_go_with_the_release(tmp_path):
     text = notes({**values_for(MINIMAL), "keepNamespaces": False}, tmp_path)
     assert "DELETES the project namespaces" in text
     assert "WARNING" not in text  # no GitLab project asks for isolation
+
+
+def test_kube_version_range_admits_1_20_and_later(helm, tmp_path):
+    values = values_for(MINIMAL)
+    for version in ("1.20.2", "1.30.0", "1.37.0", "1.28.3-eks-4f4795d"):
+        assert helm.template(values, tmp_path, f"--kube-version={version}")
+    run = helm.template_run(values, tmp_path, "--kube-version=1.19.16", check=False)
+    assert run.returncode != 0
+    assert "requires kubeVersion: >=1.20.0-0" in run.stderr, run.stderr

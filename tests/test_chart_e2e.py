@@ -1,0 +1,163 @@
+"""charts/runnerkit-tenants on the real e2e API server (Kubernetes 1.20), with Helm 3 and Helm 4.
+
+- `helm install` works on 1.20 (kubeVersion, no ValidatingAdmissionPolicy: NOTES warn instead) and
+  creates every object `runnerkit render` declares, with the same content;
+- `helm uninstall` keeps the namespaces by default and deletes them when keepNamespaces=false;
+- the Argo CD way (`helm template` applied by a GitOps tool, here `kubectl apply --server-side`)
+  leaves the cluster exactly as `runnerkit apply` would: `runnerkit diff` finds nothing to change.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from runnerkit import helmvalues, spec
+from runnerkit.kinds import BY_KIND
+from runnerkit.render import MANAGED_BY, render
+from test_chart import CHART, Helm, tool
+
+pytestmark = pytest.mark.e2e
+
+POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
+def e2e_spec(u: str) -> str:
+    return f"""apiVersion: runnerkit.io/v1alpha1
+kind: RunnerkitConfig
+metadata: {{name: chart-{u}}}
+runners:
+  - {{name: gl, type: gitlab, namespace: gitlab-runner-{u}}}
+  - {{name: gh, type: github, namespace: arc-{u}}}
+defaults:
+  runner: gl
+  namespaceLabels: {{pod-security.kubernetes.io/enforce: baseline}}
+projects:
+  - name: web-{u}
+    gitlab: {{projectIds: [4211], tags: [k8s]}}
+    serviceAccountAnnotations: {{eks.amazonaws.com/role-arn: "arn:aws:iam::123456789012:role/web"}}
+    imagePullSecrets: [regcred]
+    resourceQuota: {{hard: {{pods: "10", requests.memory: 2Gi}}}}
+    limitRange: {{limits: [{{type: Container, default: {{cpu: 500m}}}}]}}
+    access:
+      - {{preset: helm-deployer, namespaces: [prod-{u}]}}
+      - preset: viewer
+      - {{name: nodes, clusterWide: true, rules: [{{apiGroups: [""], resources: [nodes], verbs: [get]}}]}}
+  - name: app-{u}
+    runner: gh
+    automountServiceAccountToken: false
+    access: [{{preset: arc-kube-mode}}]
+"""
+
+
+@pytest.fixture(params=("v32", "v37"))
+def tenants(request, kube, kubeconfig, unique, make_namespace, tmp_path):
+    helm = Helm(request.param)
+    u = f"{unique}{request.param[1:]}"
+    make_namespace(f"prod-{u}")  # a grant's target namespace must exist already
+    release = make_namespace(f"rel-{u}")  # where Helm keeps its release record
+    text = e2e_spec(u)
+    spec_file = tmp_path / "runnerkit.yaml"
+    spec_file.write_text(text)
+    values = tmp_path / "values.yaml"
+    values.write_text(helmvalues.to_yaml(helmvalues.loads(text)))
+    loaded = spec.loads(text)
+    t = SimpleNamespace(helm=helm, u=u, release=release, spec=loaded, spec_file=spec_file, values=values,
+                        kubeconfig=kubeconfig, objects=render(loaded))
+
+    def helm_run(*args, check=True):
+        return helm.run(*args, "--kubeconfig", kubeconfig, "-n", release, check=check)
+
+    t.helm_run = helm_run
+    yield t
+    helm_run("uninstall", release, "--wait", check=False)  # a no-op when the test uninstalled already
+    for o in t.objects:
+        if o["kind"] == "Namespace" or o["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            kube.delete(o)
+
+
+def live(kube, obj: dict) -> dict | None:
+    meta = obj["metadata"]
+    return kube.get(BY_KIND[obj["kind"]], meta["name"], meta.get("namespace"))
+
+
+def contained(want, got) -> bool:
+    """Every field of `want` is in `got` with the same value (the server adds defaults and status)."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and contained(v, got[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(got, list) and len(want) == len(got) and all(map(contained, want, got))
+    return want == got
+
+
+def namespace_phase(kube, name: str) -> str | None:
+    ns = kube.get(BY_KIND["Namespace"], name)
+    return ns["status"]["phase"] if ns else None
+
+
+def test_helm_install_creates_what_runnerkit_renders_and_uninstall_keeps_namespaces(kube, tenants):
+    t = tenants
+    run = t.helm_run("install", t.release, str(CHART), "-f", str(t.values), "--wait", "--timeout", "90s")
+    # Kubernetes 1.20 serves no ValidatingAdmissionPolicy: nothing rendered for it, and NOTES say so
+    assert "GitLab project isolation is NOT enforced for web-" in run.stdout
+    assert f'KUBERNETES_NAMESPACE_OVERWRITE: "web-{t.u}"' in run.stdout
+    manifest = t.helm_run("get", "manifest", t.release).stdout
+    assert "ValidatingAdmissionPolicy" not in manifest
+
+    expected = [o for o in t.objects if o["kind"] not in POLICY_KINDS]
+    assert len(expected) == 17
+    for obj in expected:
+        got = live(kube, obj)
+        assert got is not None, f"{obj['kind']} {obj['metadata']} was not created"
+        labels = dict(obj["metadata"]["labels"])
+        # Helm stamps every object it installs with managed-by=Helm (see docs/chart.md)
+        assert got["metadata"]["labels"].pop(MANAGED_BY) == "Helm"
+        labels.pop(MANAGED_BY)
+        assert contained(labels, got["metadata"]["labels"]), got["metadata"]
+        assert contained(obj["metadata"].get("annotations", {}), got["metadata"].get("annotations", {}))
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        assert contained(body, got), (obj, got)
+
+    t.helm_run("uninstall", t.release, "--wait")
+    for project in t.spec.projects:
+        assert namespace_phase(kube, project.namespace) == "Active"  # kept: they hold data
+    for obj in expected:
+        if obj["kind"] != "Namespace":
+            assert live(kube, obj) is None, f"{obj['kind']} {obj['metadata']['name']} survived uninstall"
+
+
+def test_helm_uninstall_deletes_namespaces_when_values_say_so(kube, tenants):
+    t = tenants
+    t.helm_run("install", t.release, str(CHART), "-f", str(t.values), "--set", "keepNamespaces=false",
+               "--wait", "--timeout", "90s")
+    names = [p.namespace for p in t.spec.projects]
+    assert all(namespace_phase(kube, n) == "Active" for n in names)
+    t.helm_run("uninstall", t.release, "--wait")
+    deadline = time.monotonic() + 60
+    while any(namespace_phase(kube, n) == "Active" for n in names) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert all(namespace_phase(kube, n) in (None, "Terminating") for n in names)
+    assert namespace_phase(kube, f"prod-{t.u}") == "Active"  # not the chart's: left alone
+
+
+def test_gitops_apply_of_helm_template_matches_runnerkit_exactly(kube, tenants, cli_run):
+    # Argo CD renders with `helm template` (passing the cluster's API versions) and applies the
+    # result itself: no Helm release, so the objects keep app.kubernetes.io/managed-by=runnerkit.
+    t = tenants
+    # (1.20 serves no ValidatingAdmissionPolicy, so no --api-versions for it)
+    assert kube.served_resources("admissionregistration.k8s.io/v1") is not None
+    assert "validatingadmissionpolicies" not in kube.served_resources("admissionregistration.k8s.io/v1")
+    rendered = t.helm.run("template", t.release, str(CHART), "-f", str(t.values)).stdout
+    kubectl = tool(t.helm.version, "kubectl")
+    subprocess.run([str(kubectl), "--kubeconfig", t.kubeconfig, "apply", "--server-side",
+                    "--field-manager", "gitops", "-f", "-"], input=rendered, text=True, check=True,
+                   capture_output=True, timeout=120)
+    try:
+        diff = cli_run("diff", t.spec_file, "--kubeconfig", t.kubeconfig)
+        assert diff.code == 0, diff  # nothing to change: same objects, same content
+        assert "ValidatingAdmissionPolicy" in diff.err  # skipped on 1.20, as `runnerkit apply` would
+    finally:
+        cli_run("delete", t.spec_file, "--kubeconfig", t.kubeconfig, "--delete-namespaces")
