@@ -1,0 +1,363 @@
+"""`runnerkit doctor`: from inside a job (or with --as), find out why kubectl/helm fail: who am I,
+can I reach and trust the API server, which namespace will I act in, and may I do what I need?
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from . import doctor_tls
+from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
+                           namespace_results, parse_need, token_facts, token_results)
+from .errors import ApiError, Forbidden, InputError, Unauthorized
+from .incluster import pod_account, token_claims
+from .rbac import parse_service_account_user
+
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
+
+
+@dataclass
+class Options:
+    kubeconfig: str | None = None
+    context: str | None = None
+    as_user: str | None = None
+    needs: tuple[str, ...] = ()
+    namespace: str | None = None
+    spec: object | None = None  # a loaded Spec, to name the project in fixes
+
+
+@dataclass
+class Report:
+    results: list[Result] = field(default_factory=list)
+    identity: dict = field(default_factory=dict)
+    target: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != FAIL for r in self.results)
+
+    def add(self, section: str, status: str, message: str, fix: str = "", details: list[str] | None = None) -> None:
+        self.results.append(Result(section, status, message, fix, details or []))
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "identity": self.identity, "target": self.target,
+                "checks": [r.to_dict() for r in self.results]}
+
+
+def kubeconfig_paths(flag: str | None) -> list[str]:
+    """What kubectl reads: --kubeconfig, else every existing file of $KUBECONFIG, else ~/.kube/config."""
+    if flag:
+        if not Path(flag).is_file():
+            raise InputError(f"--kubeconfig {flag}: no such file")
+        return [flag]
+    if os.environ.get("KUBECONFIG"):
+        return [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p and Path(p).is_file()]
+    home = Path("~/.kube/config").expanduser()
+    return [str(home)] if home.is_file() else []
+
+
+def _load_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
+    docs = []
+    for p in paths:
+        try:
+            docs.append((p, yaml.safe_load(Path(p).read_text()) or {}))
+        except (OSError, yaml.YAMLError) as e:
+            raise InputError(f"{p}: not a readable kubeconfig ({type(e).__name__}); fix or remove it") from None
+    return docs
+
+
+def run(options: Options) -> Report:
+    needs = [parse_need(n) for n in options.needs]  # bad input fails before any network
+    as_sa = None
+    if options.as_user:
+        as_sa = parse_service_account_user(options.as_user)
+        if not as_sa:
+            raise InputError(f"--as {options.as_user!r}: write system:serviceaccount:NAMESPACE:NAME")
+    report = Report()
+    pod = pod_account()
+    pod_ns = pod.namespace()
+    sa = _pod_identity(report, pod, pod_ns) if not as_sa else None
+
+    paths = kubeconfig_paths(options.kubeconfig)
+    if paths:
+        target = merged_kubeconfig(_load_kubeconfigs(paths), options.context)
+    elif options.context:
+        raise InputError("--context needs a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)")
+    elif pod.host and pod.token_file.exists():
+        try:
+            ca = pod.ca_file.read_bytes()
+        except OSError:
+            ca = None
+        target = Target("in-cluster", pod.server, ca, str(pod.ca_file), namespace=pod_ns)
+    else:
+        report.add("credentials", FAIL, "no cluster credentials: no kubeconfig (--kubeconfig, KUBECONFIG, "
+                   "~/.kube/config) and no in-cluster ServiceAccount (KUBERNETES_SERVICE_HOST and a mounted "
+                   "token)", "inside a job pod, mount a ServiceAccount token (automountServiceAccountToken: "
+                   "true on the project's ServiceAccount, which `runnerkit apply` sets when the spec says so)")
+        return report
+    report.target = {"source": target.source, "server": target.server, "ca": target.ca_source,
+                     "context": target.context, "kubeconfig": list(target.paths) or None}
+    _credentials(report, target, pod, sa)
+    if target.problem or not target.server:
+        report.add("credentials", FAIL, f"kubeconfig {', '.join(target.paths)}: "
+                   + (target.problem or f"cluster of context {target.context!r} has no server"),
+                   "pick a context with --context, or point KUBECONFIG at a complete file (`runnerkit kubeconfig`)")
+        return report
+    if target.source == "kubeconfig" and target.token and not as_sa:
+        sa = _kubeconfig_identity(report, target) or sa
+
+    namespace, results = namespace_results(target, options.namespace, dict(os.environ), pod_ns)
+    if not _connection(report, target):
+        report.results += results
+        report.add("access", SKIP, "API checks skipped: no trusted connection to the API server")
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="runnerkit-doctor-") as tmp:
+        client = _client(options, target, pod, pod_ns, tmp)
+        if as_sa:
+            sa = as_sa
+            namespace = options.namespace or as_sa[0]
+            report.identity = {"user": options.as_user, "namespace": as_sa[0], "serviceAccount": as_sa[1],
+                               "source": "--as (SubjectAccessReview)"}
+            results = [Result("namespace", OK, f"checking namespace {namespace}"
+                              + (": you passed -n" if options.namespace else ": the ServiceAccount's own (-n to change)"))]
+            if not _service_account_exists(report, client, *as_sa):
+                report.results += results
+                return report
+        elif not _authenticated(report, client, target):
+            report.results += results
+            return report
+        else:
+            _self_review(report, client, sa)
+        report.results += results
+        if needs:
+            _needs(report, client, needs, namespace, options, sa)
+    return report
+
+
+# -- identity -------------------------------------------------------------------------------------------
+
+
+def _pod_identity(report: Report, pod, pod_ns: str | None) -> tuple[str, str] | None:
+    if not pod.token_file.exists():
+        if pod.host:
+            report.add("pod", FAIL, f"no ServiceAccount token at {pod.token_file}",
+                       "automountServiceAccountToken is false on the pod or its ServiceAccount; set it to true "
+                       "on the project's ServiceAccount (runnerkit.yaml automountServiceAccountToken: true)")
+        return None
+    try:
+        facts = token_facts(token_claims(pod.token()))
+    except (InputError, OSError) as e:
+        report.add("pod", FAIL, f"the mounted token cannot be read: {e}")
+        return None
+    for r in token_results(facts, datetime.now(timezone.utc), pod_ns):
+        r.section = "pod"
+        report.results.append(r)
+    report.identity = _identity_dict(facts, f"mounted token {pod.token_file}")
+    return (facts.namespace, facts.service_account) if facts.namespace and facts.service_account else None
+
+
+def _identity_dict(facts, source: str) -> dict:
+    return {"serviceAccount": facts.service_account, "namespace": facts.namespace,
+            "user": f"system:serviceaccount:{facts.namespace}:{facts.service_account}",
+            "token": "legacy" if facts.legacy else "bound",
+            "expires": facts.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if facts.expires else None,
+            "audiences": list(facts.audiences), "source": source}
+
+
+def _kubeconfig_identity(report: Report, target: Target) -> tuple[str, str] | None:
+    try:
+        facts = token_facts(token_claims(target.token or ""))
+    except InputError:
+        return None  # an opaque bearer token: the API server's answer is all there is
+    if not facts.service_account:
+        return None
+    for r in token_results(facts, datetime.now(timezone.utc), None):
+        report.results.append(r)
+    report.identity = _identity_dict(facts, f"kubeconfig user {target.user!r}")
+    return facts.namespace, facts.service_account
+
+
+def _credentials(report: Report, target: Target, pod, sa) -> None:
+    if target.source == "in-cluster":
+        report.add("credentials", OK, f"kubectl and helm use the in-cluster config: the token and ca.crt in "
+                   f"{pod.token_file.parent}, server {target.server} (KUBERNETES_SERVICE_HOST/PORT)")
+        return
+    note = ""
+    if sa:
+        note = "; not the pod's mounted ServiceAccount"
+    report.add("credentials", OK, f"kubectl and helm use kubeconfig {os.pathsep.join(target.paths)}, context "
+               f"{target.context!r}, user {target.user!r}{note}")
+
+
+# -- connection -----------------------------------------------------------------------------------------
+
+
+def _connection(report: Report, target: Target) -> bool:
+    try:
+        probe = doctor_tls.probe(target.server or "", target.ca_pem, insecure=target.insecure)
+    except ValueError as e:
+        report.add("connection", FAIL, f"server {e}", "the server must be https://HOST[:PORT]")
+        return False
+    if not probe.reachable:
+        report.add("connection", FAIL, f"API server {target.server}: {probe.message}",
+                   "check the server address, DNS, network policies and proxies between the job and the API "
+                   "server" + (" (in a pod: KUBERNETES_SERVICE_HOST/PORT)" if target.source == "in-cluster" else ""))
+        return False
+    report.add("connection", OK, f"API server {target.server} is reachable")
+    if target.insecure:
+        report.add("connection", WARN, "TLS not verified: the kubeconfig sets insecure-skip-tls-verify",
+                   "set certificate-authority to the cluster CA instead (`runnerkit kubeconfig` does)")
+        return True
+    if probe.verified:
+        report.add("connection", OK, f"TLS certificate verified with {target.ca_source}")
+        return True
+    ca_file = target.ca_source if target.source == "in-cluster" else f"{SA_MOUNT}/ca.crt"
+    fixes = {
+        "wrong-ca": f"the CA in use did not sign the API server's certificate; this is helm's `x509: "
+                    f"certificate signed by unknown authority`. Inside a pod, `eval \"$(runnerkit kubeconfig)\"` "
+                    f"writes a kubeconfig that trusts the mounted CA; for helm alone pass --kube-ca-file "
+                    f"{ca_file}; outside, set the kubeconfig's certificate-authority to the cluster CA",
+        "hostname": f"connect with a name the certificate lists (in a pod: https://kubernetes.default.svc or "
+                    f"$KUBERNETES_SERVICE_HOST, which `runnerkit kubeconfig` uses), pass helm "
+                    f"--kube-tls-server-name {probe.sans[0] if probe.sans else 'NAME'}, or add {probe.host} to the "
+                    f"API server certificate's SANs",
+        "bad-ca": f"{target.ca_source} must hold the cluster's CA certificate(s) in PEM",
+        "expired": "the API server's serving certificate must be renewed by the cluster administrator",
+    }
+    report.add("connection", FAIL, f"TLS: {probe.message} (CA from {target.ca_source})",
+               fixes.get(probe.problem or "", "check the API server address and the CA"))
+    return False
+
+
+def _client(options: Options, target: Target, pod, pod_ns: str | None, tmp: str):
+    from . import kube
+    from .kubeconfig import from_token_file, to_yaml
+
+    if target.source == "in-cluster":
+        path = Path(tmp) / "kubeconfig"
+        path.write_text(to_yaml(from_token_file(target.server or "", str(pod.ca_file), str(pod.token_file),
+                                                pod_ns or "default")))
+        return kube.connect(str(path))
+    single = target.paths[0] if len(target.paths) == 1 else None
+    return kube.connect(single, options.context)
+
+
+def _authenticated(report: Report, client, target: Target) -> bool:
+    try:
+        client.self_can("get", "pods", "default")
+    except Unauthorized:
+        aud = report.identity.get("audiences") or []
+        hint = ("the token expired or was revoked (its ServiceAccount, Secret or pod was deleted), or it "
+                "belongs to another cluster")
+        if aud and not any("kubernetes" in a or a.startswith("https://") for a in aud):
+            hint = f"the token's audience {', '.join(aud)} is not the API server's: mint one without --audience"
+        report.add("identity", FAIL, "the API server rejected the credentials (401 Unauthorized)", hint)
+        return False
+    except Forbidden:
+        report.add("identity", FAIL, "the API server treats these credentials as anonymous (403 on a "
+                   "SelfSubjectAccessReview)", "the kubeconfig user carries no token or certificate")
+        return False
+    except ApiError as e:
+        report.add("identity", FAIL, f"the API server answered: {e}")
+        return False
+    report.add("identity", OK, "the API server accepts the credentials")
+    return True
+
+
+def _self_review(report: Report, client, sa: tuple[str, str] | None) -> None:
+    # Discovery first: on servers without the API, RBAC answers a POST with 403 before routing could 404.
+    for version in REVIEW_VERSIONS:
+        try:
+            served = client.served_resources(f"authentication.k8s.io/{version}")
+            if not served or "selfsubjectreviews" not in served:
+                continue
+            answer = client.request("POST", f"/apis/authentication.k8s.io/{version}/selfsubjectreviews",
+                                    body={"apiVersion": f"authentication.k8s.io/{version}",
+                                          "kind": "SelfSubjectReview"})
+        except ApiError as e:
+            report.add("identity", SKIP, f"SelfSubjectReview failed: {e}")
+            return
+        info = ((answer or {}).get("status") or {}).get("userInfo") or {}
+        user = info.get("username", "?")
+        report.identity.setdefault("user", user)
+        expected = f"system:serviceaccount:{sa[0]}:{sa[1]}" if sa else None
+        status = WARN if expected and user != expected else OK
+        report.add("identity", status, f"the API server sees {user} (SelfSubjectReview), groups "
+                   + ", ".join(info.get("groups") or []),
+                   f"the credentials in use are not {expected}'s" if status == WARN else "")
+        return
+    report.add("identity", SKIP, "SelfSubjectReview is not served (Kubernetes < 1.26): identity taken from "
+               "the token's claims" if sa else "SelfSubjectReview is not served (Kubernetes < 1.26)")
+
+
+def _service_account_exists(report: Report, client, namespace: str, name: str) -> bool:
+    from .kinds import BY_KIND
+
+    try:
+        found = client.get(BY_KIND["ServiceAccount"], name, namespace)
+    except Forbidden:
+        report.add("identity", SKIP, f"cannot check that ServiceAccount {namespace}/{name} exists (forbidden)")
+        return True
+    except ApiError as e:
+        report.add("identity", FAIL, f"the API server answered: {e}")
+        return False
+    if found is None:
+        report.add("identity", FAIL, f"ServiceAccount {name} does not exist in namespace {namespace}",
+                   "create it: declare the project in runnerkit.yaml and `runnerkit apply`")
+        return False
+    report.add("identity", OK, f"ServiceAccount {namespace}/{name} exists; checking its rights with "
+               "SubjectAccessReviews")
+    return True
+
+
+# -- needs ----------------------------------------------------------------------------------------------
+
+
+def _needs(report: Report, client, needs: list[Need], namespace: str, options: Options,
+           sa: tuple[str, str] | None) -> None:
+    items = [(need, access) for need in needs for access in need.accesses]
+
+    def allowed(item) -> bool:
+        _, a = item
+        ns = None if a.cluster_scoped else namespace
+        if options.as_user:
+            return client.can(options.as_user, a.verb, a.resource, ns, a.group, a.name)
+        return client.self_can(a.verb, a.resource, ns, a.group, a.name)
+
+    try:
+        verdicts = client.parallel(allowed, items)
+    except Forbidden as e:
+        report.add("needs", FAIL, f"cannot check permissions: {e}",
+                   "--as needs a kubeconfig identity allowed to create subjectaccessreviews")
+        return
+    project = _project_for(options.spec, sa)
+    for need in needs:
+        missing = [a for (n, a), ok in zip(items, verdicts) if n is need and not ok]
+        where = f"in namespace {namespace}" if not all(a.cluster_scoped for a in need.accesses) else "cluster-wide"
+        label = need.label + (f" (preset: {len(need.accesses)} permissions)" if need.preset else "")
+        if need.cluster_role:
+            label = f"{need.label} (ClusterRole {need.cluster_role}, sampled)"
+        if not missing:
+            report.add("needs", OK, f"{label} {where}")
+            continue
+        listed = (", ".join(a.text() for a in missing) if len(missing) <= 6
+                  else f"{len(missing)} of {len(need.accesses)} permissions")
+        report.add("needs", FAIL, f"{label} {where}: missing {listed}",
+                   details=grant_fix(need, missing, project, sa[0] if sa else None, namespace))
+
+
+def _project_for(spec, sa: tuple[str, str] | None) -> str | None:
+    if spec is None or sa is None:
+        return None
+    for p in spec.projects:
+        if (p.namespace, p.service_account) == sa:
+            return p.name
+    return None
