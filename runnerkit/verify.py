@@ -1,0 +1,296 @@
+"""`runnerkit verify`: prove with SubjectAccessReviews that every ServiceAccount of a spec can do
+exactly what the spec declares: each declared grant is effective, a matrix of undeclared operations is
+denied, and no binding the spec does not render names the account.
+
+Planning and judging are pure; `ask` is the one edge (one SubjectAccessReview per distinct question,
+concurrently).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import presets
+from .rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
+                   service_account_user, subject_includes)
+from .render import render
+from .spec import Project, Runner, Spec
+
+MATRIX_RESOURCES = (("secrets", ""), ("configmaps", ""), ("pods", ""), ("pods/exec", ""), ("pods/log", ""),
+                    ("serviceaccounts", ""), ("serviceaccounts/token", ""), ("services", ""),
+                    ("deployments", "apps"), ("jobs", "batch"), ("roles", RBAC_GROUP),
+                    ("rolebindings", RBAC_GROUP))
+OTHER_NAMESPACE_PROBES = (
+    ("secrets in other namespaces", ("get secrets", "list secrets")),
+    ("reads in other namespaces", ("list configmaps", "list pods")),
+    ("workloads in other namespaces", ("create pods", "create deployments.apps")),
+    ("exec", ("create pods/exec",)),
+    ("token creation", ("create serviceaccounts/token",)),
+    ("RBAC writes", ("create rolebindings",)),
+)
+CLUSTER_PROBES = (
+    ("secrets in other namespaces", ("list secrets",)),
+    ("cluster-scoped writes", ("create namespaces", "delete namespaces", "create persistentvolumes",
+                               "update nodes", "create customresourcedefinitions.apiextensions.k8s.io",
+                               "create validatingwebhookconfigurations",
+                               "create mutatingwebhookconfigurations")),
+    ("RBAC writes", ("create clusterroles", "create clusterrolebindings", "escalate clusterroles",
+                     "bind clusterroles")),
+    ("impersonation", ("impersonate users", "impersonate groups", "impersonate serviceaccounts")),
+    ("nodes/proxy", ("get nodes/proxy", "create nodes/proxy")),
+)
+OWN_NAMESPACE_PROBES = (("RBAC writes", ("escalate roles", "bind roles")),)
+
+
+@dataclass(frozen=True)
+class Question:
+    user: str
+    access: Access
+    namespace: str | None
+    expected: bool  # declared, so it must be allowed
+    kind: str  # grant | matrix | probe
+    label: str  # the grant's name or the probe's category
+
+    @property
+    def key(self) -> tuple:
+        return self.user, self.access, self.namespace
+
+    def where(self) -> str:
+        return f"in {self.namespace}" if self.namespace else "cluster-wide"
+
+
+@dataclass
+class AccountPlan:
+    title: str
+    user: str
+    questions: list[Question] = field(default_factory=list)
+    matrix: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # namespace -> (resource, group)
+    problems: list[str] = field(default_factory=list)
+    full: bool = True  # project accounts: everything undeclared is probed too
+
+
+class Declared:
+    """What the spec grants one account, by namespace (None: cluster-wide, i.e. everywhere)."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str | None, list[dict]] = {}
+
+    def add(self, namespace: str | None, rules) -> None:
+        self.rules.setdefault(namespace, []).extend(rules)
+
+    def covers(self, access: Access, namespace: str | None) -> bool:
+        rules = list(self.rules.get(None, []))
+        if namespace is not None and not access.cluster_scoped:
+            rules += self.rules.get(namespace, [])
+        return rules_allow(rules, access) is not None
+
+
+def _concrete(access: Access) -> Access | None:
+    """A request that stands for a wildcard rule entry (SARs name one verb and resource)."""
+    if access.resource == "*" or "*/" in access.resource:
+        return None
+    return Access("get" if access.verb == "*" else access.verb, access.resource,
+                  "" if access.group == "*" else access.group, access.name)
+
+
+def representative(rules: list[dict], cluster_wide: bool, limit: int = 3) -> list[Access]:
+    """A few requests an existing ClusterRole allows (one per rule), to prove a binding to it works;
+    cluster-scoped ones only when it is bound cluster-wide (a RoleBinding cannot grant them)."""
+    out: list[Access] = []
+    for rule in rules:
+        if rule.get("resourceNames") or not rule.get("resources"):
+            continue
+        for a in expand(rule):
+            c = _concrete(a)
+            if c and c not in out and (cluster_wide or not c.cluster_scoped):
+                out.append(c)
+                break
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _grant_accesses(grant, index: RoleIndex | None, problems: list[str]) -> tuple[list[dict], list[Access]]:
+    if grant.cluster_role:
+        rules = index.rules("ClusterRole", grant.cluster_role) if index else None
+        if rules is None:
+            problems.append(f"grant {grant.name}: ClusterRole {grant.cluster_role} does not exist in the cluster")
+            return [], []
+        return rules, representative(rules, grant.cluster_wide)
+    accesses = [c for rule in grant.rules for a in expand(rule) if (c := _concrete(a))]
+    return list(grant.rules), list(dict.fromkeys(accesses))
+
+
+def plan_project(spec: Spec, project: Project, index: RoleIndex | None) -> AccountPlan:
+    user = service_account_user(project.namespace, project.service_account)
+    acct = AccountPlan(f"project {project.name}: ServiceAccount {project.namespace}/{project.service_account}", user)
+    declared = Declared()
+    proofs: list[tuple[str, Access, str | None]] = []
+    extra: dict[str, list[tuple[str, str]]] = {}  # namespace -> resources of explicit rules, for the matrix
+    for grant in project.grants:
+        rules, accesses = _grant_accesses(grant, index, acct.problems)
+        scopes: list[str | None] = [None] if grant.cluster_wide else list(grant.namespaces)
+        for ns in scopes:
+            declared.add(ns, rules)
+            proofs += [(grant.name, a, None if a.cluster_scoped else ns) for a in accesses]
+            if ns and not grant.cluster_role:
+                extra.setdefault(ns, []).extend((a.resource, a.group) for r in rules for a in expand(r)
+                                                if "*" not in a.resource and not a.cluster_scoped)
+    for label, access, ns in proofs:
+        acct.questions.append(Question(user, access, ns, True, "grant", label))
+    own = [project.namespace] + [ns for ns in declared.rules if ns and ns != project.namespace]
+    for ns in own:
+        resources = list(dict.fromkeys(list(MATRIX_RESOURCES) + extra.get(ns, [])))
+        acct.matrix[ns] = resources
+        for resource, group in resources:
+            for verb in MATRIX_VERBS:
+                a = Access(verb, resource, group)
+                acct.questions.append(Question(user, a, ns, declared.covers(a, ns), "matrix", "matrix"))
+        for label, texts in OWN_NAMESPACE_PROBES:
+            acct.questions += _probes(user, texts, ns, declared, label)
+    others = ["kube-system", "default"] + sorted({p.namespace for p in spec.projects})
+    for ns in dict.fromkeys(others):
+        if ns in own:
+            continue
+        for label, texts in OTHER_NAMESPACE_PROBES:
+            acct.questions += _probes(user, texts, ns, declared, label)
+    for label, texts in CLUSTER_PROBES:
+        acct.questions += _probes(user, texts, None, declared, label)
+    acct.questions = _unique(acct.questions)
+    return acct
+
+
+def plan_runner(spec: Spec, runner: Runner) -> AccountPlan | None:
+    """A GitLab runner manager: the rights runnerkit renders for it in each project namespace are
+    proven, and cluster-wide operations probed (its own namespace belongs to its Helm chart)."""
+    projects = [p for p in spec.projects if p.runner.name == runner.name]
+    if runner.type != "gitlab" or not projects:
+        return None
+    user = service_account_user(runner.namespace, runner.service_account)
+    acct = AccountPlan(f"runner {runner.name} (manager): ServiceAccount {runner.namespace}/{runner.service_account}",
+                       user, full=False)
+    declared = Declared()
+    accesses = [a for rule in presets.GITLAB_MANAGER_RULES for a in expand(rule)]
+    for p in projects:
+        declared.add(p.namespace, presets.GITLAB_MANAGER_RULES)
+        acct.questions += [Question(user, a, p.namespace, True, "grant", "runner manager rules") for a in accesses]
+    for ns in ("kube-system", "default"):
+        if ns != runner.namespace and ns not in declared.rules:
+            acct.questions += _probes(user, OTHER_NAMESPACE_PROBES[0][1], ns, declared, OTHER_NAMESPACE_PROBES[0][0])
+    for label, texts in CLUSTER_PROBES:
+        acct.questions += _probes(user, texts, None, declared, label)
+    acct.questions = _unique(acct.questions)
+    return acct
+
+
+def _unique(questions: list[Question]) -> list[Question]:
+    """Every grant keeps its own proofs; a matrix cell or probe that repeats a request asked already goes."""
+    asked: set[tuple] = set()
+    proofs: set[tuple] = set()
+    out = []
+    for q in questions:
+        if q.kind == "grant":
+            if (q.key, q.label) in proofs:
+                continue
+            proofs.add((q.key, q.label))
+        elif q.key in asked:
+            continue
+        asked.add(q.key)
+        out.append(q)
+    return out
+
+
+def _probes(user: str, texts, namespace: str | None, declared: Declared, label: str) -> list[Question]:
+    from .rbac import parse_access
+
+    out = []
+    for text in texts:
+        a = parse_access(text, "probe")
+        ns = None if a.cluster_scoped else namespace
+        out.append(Question(user, a, ns, declared.covers(a, ns), "probe", label))
+    return out
+
+
+def plan(spec: Spec, index: RoleIndex | None, projects: list[str] | None = None) -> list[AccountPlan]:
+    chosen = [spec.project(n) for n in projects] if projects else list(spec.projects)
+    plans = [plan_project(spec, p, index) for p in chosen]
+    for runner in spec.runners.values():
+        if any(p.runner.name == runner.name for p in chosen):
+            r = plan_runner(spec, runner)
+            if r:
+                plans.append(r)
+    return plans
+
+
+# -- bindings the spec does not declare --------------------------------------------------------------
+
+
+def undeclared_bindings(spec: Spec, plans: list[AccountPlan], bindings: list[dict]) -> dict[str, list[str]]:
+    """user -> bindings that name that ServiceAccount directly but are not rendered from the spec."""
+    rendered = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in render(spec)
+                if o["kind"] in ("RoleBinding", "ClusterRoleBinding")}
+    out: dict[str, list[str]] = {}
+    accounts = {p.user: tuple(p.user.split(":")[2:]) for p in plans}
+    full = {p.user: p.full for p in plans}
+    for b in bindings:
+        meta = b.get("metadata") or {}
+        kind = b.get("kind") or ("RoleBinding" if meta.get("namespace") else "ClusterRoleBinding")
+        if (kind, meta.get("namespace"), meta.get("name")) in rendered:
+            continue
+        for user, (ns, sa) in accounts.items():
+            if not full[user] and kind == "RoleBinding" and meta.get("namespace") == ns:
+                continue  # a runner's own namespace is its Helm chart's business
+            direct = [s for s in b.get("subjects") or [] if s.get("kind") in ("ServiceAccount", "User")]
+            if any(subject_includes(s, ns, sa) for s in direct):
+                ref = b.get("roleRef") or {}
+                where = f"{kind}/{meta.get('name')}" + (f" -n {meta['namespace']}" if meta.get("namespace") else "")
+                out.setdefault(user, []).append(f"{where} (-> {ref.get('kind')}/{ref.get('name')})")
+    return out
+
+
+# -- asking and judging --------------------------------------------------------------------------------
+
+
+def review_body(user: str, access: Access, namespace: str | None) -> dict:
+    resource, _, sub = access.resource.partition("/")
+    attrs: dict = {"verb": access.verb, "resource": resource, "group": access.group}
+    if sub:
+        attrs["subresource"] = sub
+    if namespace:
+        attrs["namespace"] = namespace
+    if access.name:
+        attrs["name"] = access.name
+    ns = user.split(":")[2]
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                                              "system:authenticated"],
+                     "resourceAttributes": attrs}}
+
+
+def ask(client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str]]:
+    """One SubjectAccessReview per distinct (user, request, namespace), concurrently."""
+    keys = list(dict.fromkeys(q.key for p in plans for q in p.questions))
+
+    def one(key):
+        user, access, ns = key
+        status = (client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                                 body=review_body(user, access, ns)) or {}).get("status") or {}
+        return bool(status.get("allowed")), status.get("reason") or ""
+
+    return dict(zip(keys, client.parallel(one, keys)))
+
+
+@dataclass
+class Outcome:
+    plan: AccountPlan
+    answers: dict[tuple, tuple[bool, str]]
+    extra_bindings: list[str]
+
+    def drift(self) -> list[Question]:
+        seen: set[tuple] = set()
+        return [q for q in self.plan.questions
+                if self.answers[q.key][0] != q.expected and not (q.key in seen or seen.add(q.key))]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift() and not self.extra_bindings and not self.plan.problems

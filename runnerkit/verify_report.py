@@ -1,0 +1,119 @@
+"""How `runnerkit verify` shows its outcome: per account, grants, an access matrix like rakkess's,
+and every drift with the authorizer's reason. Pure."""
+
+from __future__ import annotations
+
+from .rbac import MATRIX_VERBS, Access
+from .verify import Outcome, Question
+
+LEGEND = "✔ allowed as declared  · denied as expected  ✘ declared but denied  ! allowed but not declared"
+
+
+def cell(expected: bool, allowed: bool) -> str:
+    if allowed:
+        return "✔" if expected else "!"
+    return "✘" if expected else "·"
+
+
+def drift_lines(outcome: Outcome) -> list[str]:
+    """Drifts grouped by what causes them (the authorizer names the binding that allows a request)."""
+    groups: dict[tuple[bool, str], list[Question]] = {}
+    for q in outcome.drift():
+        reason = "" if q.expected else outcome.answers[q.key][1]
+        groups.setdefault((q.expected, reason), []).append(q)
+    out = []
+    for (expected, reason), qs in groups.items():
+        what = ", ".join(f"{q.access.text()} {q.where()}" for q in qs)
+        if expected:
+            out.append(f"✘ declared but denied: {what}")
+        else:
+            out.append(f"✘ allowed but not declared: {what}" + (f"; {reason}" if reason else ""))
+    return out
+
+
+def _label(resource: str, group: str) -> str:
+    base, _, sub = resource.partition("/")
+    return base + (f".{group}" if group else "") + (f"/{sub}" if sub else "")
+
+
+def matrix_cells(outcome: Outcome, namespace: str) -> list[tuple[str, list[str]]]:
+    """(resource label, one cell per verb): the matrix question, or a grant proof of the same request."""
+    by_key = {q.key: q for q in outcome.plan.questions}
+    rows = []
+    for resource, group in outcome.plan.matrix[namespace]:
+        cells = []
+        for verb in MATRIX_VERBS:
+            q = by_key.get((outcome.plan.user, Access(verb, resource, group), namespace))
+            cells.append(cell(q.expected, outcome.answers[q.key][0]) if q else " ")
+        rows.append((_label(resource, group), cells))
+    return rows
+
+
+def matrix_lines(outcome: Outcome, namespace: str) -> list[str]:
+    rows = matrix_cells(outcome, namespace)
+    width = max([len("RESOURCE")] + [len(r) for r, _ in rows])
+    out = ["RESOURCE".ljust(width) + "  " + "  ".join(v.upper().center(6) for v in MATRIX_VERBS)]
+    for label, cells in rows:
+        out.append(label.ljust(width) + "  " + "  ".join(c.center(6) for c in cells))
+    return out
+
+
+def text(outcomes: list[Outcome]) -> str:
+    lines: list[str] = []
+    for o in outcomes:
+        lines.append(o.plan.title)
+        for problem in o.plan.problems:
+            lines.append(f"  ✘ {problem}")
+        grants: dict[str, list[Question]] = {}
+        for q in o.plan.questions:
+            if q.kind == "grant":
+                grants.setdefault(q.label, []).append(q)
+        for label, qs in grants.items():
+            denied = [q for q in qs if not o.answers[q.key][0]]
+            where = ", ".join(dict.fromkeys(q.namespace or "cluster-wide" for q in qs))
+            if denied:
+                lines.append(f"  ✘ grant {label}: denied " + ", ".join(f"{q.access.text()} {q.where()}" for q in denied))
+            else:
+                lines.append(f"  ✔ grant {label}: {len(qs)} permission{'s' if len(qs) != 1 else ''} "
+                             f"effective ({where})")
+        for ns in o.plan.matrix:
+            lines.append(f"  access in namespace {ns} ({LEGEND}):")
+            lines += ["    " + line for line in matrix_lines(o, ns)]
+        probes = [q for q in o.plan.questions if q.kind == "probe" and not q.expected]
+        held = [q for q in probes if not o.answers[q.key][0]]
+        if probes:
+            categories = ", ".join(dict.fromkeys(q.label for q in probes))
+            mark = "✔" if len(held) == len(probes) else "✘"
+            lines.append(f"  {mark} {len(held)} of {len(probes)} undeclared operations denied ({categories})")
+        lines += ["  " + line for line in drift_lines(o)]
+        for b in o.extra_bindings:
+            lines.append(f"  ✘ not in runnerkit.yaml: {b} names this ServiceAccount")
+        lines.append("")
+    bad = [o for o in outcomes if not o.ok]
+    drifts = sum(len(o.drift()) + len(o.extra_bindings) + len(o.plan.problems) for o in outcomes)
+    if bad:
+        lines.append(f"drift: {drifts} difference{'s' if drifts != 1 else ''} in {len(bad)} of "
+                     f"{len(outcomes)} ServiceAccount{'s' if len(outcomes) != 1 else ''}; the cluster grants something other than runnerkit.yaml says")
+    else:
+        reviews = len({q.key for o in outcomes for q in o.plan.questions})
+        accounts = f"{len(outcomes)} ServiceAccount{'s' if len(outcomes) != 1 else ''}"
+        lines.append(f"ok: {accounts} {'have' if len(outcomes) != 1 else 'has'} exactly the access "
+                     f"runnerkit.yaml declares ({reviews} access reviews)")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(outcomes: list[Outcome]) -> dict:
+    accounts = []
+    for o in outcomes:
+        accounts.append({
+            "account": o.plan.title, "user": o.plan.user, "ok": o.ok, "problems": o.plan.problems,
+            "undeclaredBindings": o.extra_bindings,
+            "drift": [{"request": q.access.text(), "verb": q.access.verb, "resource": q.access.resource,
+                       "group": q.access.group, "namespace": q.namespace, "declared": q.expected,
+                       "allowed": o.answers[q.key][0], "reason": o.answers[q.key][1], "kind": q.kind,
+                       "label": q.label} for q in o.drift()],
+            "matrix": {ns: {label: dict(zip(MATRIX_VERBS, cells)) for label, cells in matrix_cells(o, ns)}
+                       for ns in o.plan.matrix},
+            "checked": len(o.plan.questions),
+        })
+    return {"ok": all(o.ok for o in outcomes), "accounts": accounts}
