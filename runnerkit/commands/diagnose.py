@@ -1,0 +1,187 @@
+"""runnerkit doctor (inside a job), audit (across the cluster), verify (grants are what the file says)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, warn
+
+SECTIONS = {"pod": "Pod ServiceAccount", "credentials": "Credentials", "connection": "Connection",
+            "identity": "Identity", "namespace": "Namespace", "needs": "Needs", "access": "Access"}
+FAIL_ON = ("critical", "high", "medium", "none")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "doctor", help="inside a job: identity, TLS, namespace and permissions, with fixes",
+        description="Diagnose `forbidden` and `x509` failures from where the job runs: which ServiceAccount "
+                    "the token belongs to (claims decoded locally, never printed) and when it expires; whether "
+                    "the API server is reachable and its certificate verifies with the CA in use (and if not, "
+                    "why); which namespace kubectl and helm will act in and why; and, with --need, whether each "
+                    "permission is granted (SelfSubjectAccessReview), printing the Role rule and the "
+                    "runnerkit.yaml change for each missing one. Exit 0 only when every check passes.",
+        epilog="examples:\n"
+               "  runnerkit doctor                                   # in a job pod\n"
+               "  runnerkit doctor --need helm-deployer --need \"create pods/exec\"\n"
+               "  runnerkit doctor --as system:serviceaccount:web-app:web-app-ci --need \"list secrets\"\n"
+               "  runnerkit doctor --need helm-deployer --spec runnerkit.yaml -o json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--need", action="append", default=[], metavar="NEED",
+                   help="a preset (helm-deployer, viewer, ...) or \"VERB RESOURCE[.GROUP][/SUB]\" such as "
+                        "\"list secrets\"; repeatable")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="check system:serviceaccount:NAMESPACE:NAME from outside, with SubjectAccessReviews "
+                        "(your kubeconfig identity must be allowed to create them)")
+    p.add_argument("-n", "--namespace", help="namespace the needs are checked in (default: the one kubectl "
+                                             "would use; with --as, the ServiceAccount's)")
+    p.add_argument("--spec", metavar="FILE", help="runnerkit.yaml, to name the project in the fixes")
+    add_kube_options(p)
+    add_output(p, ("text", "json"), "text")
+    p.set_defaults(func=cmd_doctor)
+
+    p = commands.add_parser(
+        "audit", help="find risky RBAC grants and runner configs across the cluster",
+        description="Read RBAC across the cluster with one list call per kind (ClusterRoles, Roles, "
+                    "ClusterRoleBindings, RoleBindings, ServiceAccounts, ConfigMaps), resolve aggregated "
+                    "ClusterRoles, and report risky grants (cluster-admin or wildcards for ServiceAccounts, "
+                    "escalate/bind/impersonate, nodes/proxy, token creation, cluster-wide secrets or exec, "
+                    "runner-namespace accounts with cluster-wide rights) and loose GitLab Runner templates, "
+                    "each with why it matters and the fix. `system:` subjects and kube-system are left out "
+                    "unless --include-system.",
+        epilog="examples:\n"
+               "  runnerkit audit\n"
+               "  runnerkit audit --runner-namespaces-only --fail-on high      # in CI\n"
+               "  runnerkit audit -n web-app -n cicd -o json\n"
+               "  runnerkit audit -o sarif > runnerkit-audit.sarif",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
+                   help="only bindings in, and subjects of, this namespace (repeatable)")
+    p.add_argument("--runner-namespaces-only", action="store_true",
+                   help="only namespaces of runners (their ConfigMaps, their jobs' namespaces, --spec's)")
+    p.add_argument("--include-system", action="store_true", help="include system: subjects and kube-system")
+    p.add_argument("--spec", metavar="FILE", help="runnerkit.yaml: its runner and project namespaces count "
+                                                  "as runner namespaces")
+    p.add_argument("--fail-on", choices=FAIL_ON, default="medium",
+                   help="exit 1 when a finding of this severity or worse exists (default: medium, i.e. any)")
+    add_kube_options(p)
+    add_output(p, ("table", "json", "sarif"), "table")
+    p.set_defaults(func=cmd_audit)
+
+    p = commands.add_parser(
+        "verify", help="prove the cluster grants exactly what runnerkit.yaml declares",
+        description="For every project (and GitLab runner manager) of the spec: SubjectAccessReviews prove "
+                    "each declared grant is effective, and that undeclared operations are denied (secrets "
+                    "and workloads in other namespaces, cluster-scoped writes, RBAC writes, exec, token "
+                    "creation, impersonation, nodes/proxy); an access matrix per ServiceAccount (verbs x "
+                    "resources) shows the result; bindings naming the account that the spec does not render "
+                    "are listed. Exit 1 on any drift.",
+        epilog="examples:\n"
+               "  runnerkit verify runnerkit.yaml\n"
+               "  runnerkit verify runnerkit.yaml --project web-app -o json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_spec_argument(p)
+    p.add_argument("--project", action="append", default=[], metavar="NAME",
+                   help="only this project (repeatable; default: all)")
+    add_kube_options(p)
+    add_output(p, ("text", "json"), "text")
+    p.set_defaults(func=cmd_verify)
+
+
+# -- doctor ---------------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .. import doctor
+    from ..doctor_rules import FAIL, MARK
+
+    spec = None
+    if args.spec:
+        from .. import spec as spec_module
+
+        spec = spec_module.load(args.spec)
+    report = doctor.run(doctor.Options(args.kubeconfig, args.context, args.as_user, tuple(args.need),
+                                       args.namespace, spec))
+    if args.output == "json":
+        print_json(report.to_dict())
+        return 0 if report.ok else 1
+    section = None
+    for r in report.results:
+        if r.section != section:
+            section = r.section
+            print(SECTIONS.get(section, section))
+        print(f"  {MARK[r.status]} {r.message}")
+        if r.fix:
+            print(f"      fix: {r.fix}")
+        for line in r.details:
+            print(f"      {line}")
+    failed = sum(r.status == FAIL for r in report.results)
+    print("\n" + ("doctor: all checks passed" if report.ok
+                  else f"doctor: {failed} check{'s' if failed != 1 else ''} failed"))
+    return 0 if report.ok else 1
+
+
+# -- audit ----------------------------------------------------------------------------------------------
+
+
+def collect(client):
+    """One list call per kind, across all namespaces, concurrently (no per-object GETs, no paging)."""
+    from ..audit import Inventory
+    from ..kinds import BY_KIND, Kind
+
+    kinds = [BY_KIND["ClusterRole"], BY_KIND["Role"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"],
+             BY_KIND["ServiceAccount"], Kind("ConfigMap", "v1", "configmaps", True, 0)]
+    return Inventory(*client.parallel(lambda kind: client.list(kind), kinds))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .. import audit_report
+    from ..audit import Scope, audit
+
+    spec_namespaces: frozenset[str] = frozenset()
+    if args.spec:
+        from .. import spec as spec_module
+
+        spec = spec_module.load(args.spec)
+        spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
+                                    | {p.namespace for p in spec.projects})
+    client = connect(args, concurrency=6)
+    report = audit(collect(client), Scope(frozenset(args.namespace) if args.namespace else None,
+                                          args.runner_namespaces_only, args.include_system, spec_namespaces))
+    if args.output == "json":
+        print_json(audit_report.to_json(report))
+    elif args.output == "sarif":
+        print_json(audit_report.to_sarif(report))
+    else:
+        sys.stdout.write(audit_report.table(report))
+    if args.fail_on == "none":
+        return 0
+    return 1 if report.at_least(args.fail_on.upper()) else 0
+
+
+# -- verify ---------------------------------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .. import verify, verify_report
+    from ..kinds import BY_KIND
+    from ..rbac import RoleIndex
+
+    spec = load_spec(args)
+    for name in args.project:
+        spec.project(name)  # unknown names fail before touching the cluster
+    client = connect(args)
+    cluster_roles, crbs, rbs = client.parallel(
+        lambda kind: client.list(kind),
+        [BY_KIND["ClusterRole"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"]])
+    plans = verify.plan(spec, RoleIndex(cluster_roles, []), args.project or None)
+    answers = verify.ask(client, plans)
+    extra = verify.undeclared_bindings(spec, plans, crbs + rbs)
+    outcomes = [verify.Outcome(p, answers, extra.get(p.user, [])) for p in plans]
+    if not plans:
+        warn(f"{spec.path}: no projects to verify")
+    if args.output == "json":
+        print_json(verify_report.to_json(outcomes))
+    else:
+        sys.stdout.write(verify_report.text(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
