@@ -56,13 +56,17 @@ def load(path: str) -> dict:
     return loads(text, str(path))
 
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+class _Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as hand-written values files have them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)
 
 
 def to_yaml(values: dict, source: str = "") -> str:
     head = ("# Values for the runnerkit-tenants Helm chart"
-            + (f", converted from {source}" if source else "")
-            + " by `runnerkit render --format helm-values`.\n"
-            "# helm template/upgrade --install RELEASE charts/runnerkit-tenants -f THIS_FILE\n")
+            + (f" from {source}" if source else "")
+            + ": runnerkit render --format helm-values\n"
+            "# helm upgrade --install RELEASE charts/runnerkit-tenants -f THIS_FILE\n")
     return head + yaml.dump(values, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                             allow_unicode=True)

@@ -161,3 +161,28 @@ def test_gitops_apply_of_helm_template_matches_runnerkit_exactly(kube, tenants, 
         assert "ValidatingAdmissionPolicy" in diff.err  # skipped on 1.20, as `runnerkit apply` would
     finally:
         cli_run("delete", t.spec_file, "--kubeconfig", t.kubeconfig, "--delete-namespaces")
+
+
+def test_teams_move_from_runnerkit_apply_to_helm_and_back(kube, tenants, cli_run):
+    t = tenants
+    k = ("--kubeconfig", t.kubeconfig)
+    try:
+        assert cli_run("apply", t.spec_file, *k).code == 0
+        # Helm refuses objects it does not own; --take-ownership (Helm >= 3.17) adopts them, and
+        # Helm 4's server-side apply also needs --force-conflicts to take over runnerkit's fields
+        refused = t.helm_run("install", t.release, str(CHART), "-f", str(t.values), check=False)
+        assert refused.returncode != 0
+        assert "exists and cannot be imported into the current release" in refused.stderr
+        force = ["--force-conflicts"] if t.helm.version == "v37" else []
+        t.helm_run("install", t.release, str(CHART), "-f", str(t.values), "--take-ownership", *force, "--wait")
+        sa = t.spec.projects[0]
+        got = kube.get(BY_KIND["ServiceAccount"], sa.service_account, sa.namespace)
+        assert got["metadata"]["annotations"]["meta.helm.sh/release-name"] == t.release
+        # and back: after uninstall the namespaces stay, and runnerkit apply restores the rest
+        t.helm_run("uninstall", t.release, "--wait")
+        assert kube.get(BY_KIND["ServiceAccount"], sa.service_account, sa.namespace) is None
+        assert cli_run("apply", t.spec_file, *k).code == 0
+        diff = cli_run("diff", t.spec_file, *k)
+        assert diff.code == 0, diff
+    finally:
+        cli_run("delete", t.spec_file, *k, "--delete-namespaces")

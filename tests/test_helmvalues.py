@@ -49,7 +49,7 @@ def test_values_are_the_spec_as_written(cli_run, tmp_path):
     # not resolved: the chart applies defaults, {project} and presets itself
     assert values["defaults"]["namespace"] == "ci-{project}"
     assert values["projects"][0]["access"][0] == {"preset": "helm-deployer", "namespaces": ["web-prod"]}
-    assert run.out.startswith("# Values for the runnerkit-tenants Helm chart, converted from ")
+    assert run.out.startswith(f"# Values for the runnerkit-tenants Helm chart from {path}: ")
 
 
 def test_json_output_holds_the_same_values(cli_run, tmp_path):
