@@ -114,7 +114,7 @@ def run(options: Options) -> Report:
         sa = _kubeconfig_identity(report, target) or sa
 
     namespace, results = namespace_results(target, options.namespace, dict(os.environ), pod_ns)
-    if not _connection(report, target):
+    if not _connection(report, target, pod):
         report.results += results
         report.add("access", SKIP, "API checks skipped: no trusted connection to the API server")
         return report
@@ -200,7 +200,28 @@ def _credentials(report: Report, target: Target, pod, sa) -> None:
 # -- connection -----------------------------------------------------------------------------------------
 
 
-def _connection(report: Report, target: Target) -> bool:
+def _wrong_ca_fix(target: Target, pod) -> str:
+    """helm's `x509: certificate signed by unknown authority`: which CA would work, and how to use it."""
+    if target.source == "in-cluster":
+        return ("the mounted ca.crt did not sign the certificate of this server: KUBERNETES_SERVICE_HOST/PORT "
+                "probably point at a proxy or load balancer with its own certificate; use "
+                "https://kubernetes.default.svc, or give its CA to the tools (helm --kube-ca-file FILE, a "
+                "kubeconfig's certificate-authority)")
+    mounted = pod.ca_file
+    try:
+        works = mounted.is_file() and doctor_tls.probe(target.server or "", mounted.read_bytes()).verified
+    except (OSError, ValueError):
+        works = False
+    if works:
+        return (f"this is helm's `x509: certificate signed by unknown authority`: the kubeconfig's CA is wrong, "
+                f"and the pod's mounted {mounted} does verify the server. `eval \"$(runnerkit kubeconfig)\"` writes "
+                f"a kubeconfig that uses it; for helm alone pass --kube-ca-file {mounted}")
+    return ("this is helm's `x509: certificate signed by unknown authority`: set the kubeconfig's "
+            "certificate-authority to the cluster's CA (inside a pod, `eval \"$(runnerkit kubeconfig)\"` uses the "
+            f"mounted one; for helm alone pass --kube-ca-file {SA_MOUNT}/ca.crt)")
+
+
+def _connection(report: Report, target: Target, pod) -> bool:
     try:
         probe = doctor_tls.probe(target.server or "", target.ca_pem, insecure=target.insecure)
     except ValueError as e:
@@ -219,12 +240,8 @@ def _connection(report: Report, target: Target) -> bool:
     if probe.verified:
         report.add("connection", OK, f"TLS certificate verified with {target.ca_source}")
         return True
-    ca_file = target.ca_source if target.source == "in-cluster" else f"{SA_MOUNT}/ca.crt"
     fixes = {
-        "wrong-ca": f"the CA in use did not sign the API server's certificate; this is helm's `x509: "
-                    f"certificate signed by unknown authority`. Inside a pod, `eval \"$(runnerkit kubeconfig)\"` "
-                    f"writes a kubeconfig that trusts the mounted CA; for helm alone pass --kube-ca-file "
-                    f"{ca_file}; outside, set the kubeconfig's certificate-authority to the cluster CA",
+        "wrong-ca": _wrong_ca_fix(target, pod),
         "hostname": f"connect with a name the certificate lists (in a pod: https://kubernetes.default.svc or "
                     f"$KUBERNETES_SERVICE_HOST, which `runnerkit kubeconfig` uses), pass helm "
                     f"--kube-tls-server-name {probe.sans[0] if probe.sans else 'NAME'}, or add {probe.host} to the "

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, warn
 
 SECTIONS = {"pod": "Pod ServiceAccount", "credentials": "Credentials", "connection": "Connection",
             "identity": "Identity", "namespace": "Namespace", "needs": "Needs", "access": "Access"}
 FAIL_ON = ("critical", "high", "medium", "none")
+AUDIT_NEEDS = ("list on clusterroles, roles, clusterrolebindings, rolebindings, serviceaccounts and configmaps "
+               "in all namespaces")
+
+
+def prose(text: str) -> str:
+    """Wrap a description (the raw formatter keeps the examples' layout, and would keep one long line)."""
+    return textwrap.fill(text, 92)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "doctor", help="inside a job: identity, TLS, namespace and permissions, with fixes",
-        description="Diagnose `forbidden` and `x509` failures from where the job runs: which ServiceAccount "
+        description=prose("Diagnose `forbidden` and `x509` failures from where the job runs: which ServiceAccount "
                     "the token belongs to (claims decoded locally, never printed) and when it expires; whether "
                     "the API server is reachable and its certificate verifies with the CA in use (and if not, "
                     "why); which namespace kubectl and helm will act in and why; and, with --need, whether each "
                     "permission is granted (SelfSubjectAccessReview), printing the Role rule and the "
-                    "runnerkit.yaml change for each missing one. Exit 0 only when every check passes.",
+                    "runnerkit.yaml change for each missing one. Exit 0 only when every check passes."),
         epilog="examples:\n"
                "  runnerkit doctor                                   # in a job pod\n"
                "  runnerkit doctor --need helm-deployer --need \"create pods/exec\"\n"
@@ -42,13 +50,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "audit", help="find risky RBAC grants and runner configs across the cluster",
-        description="Read RBAC across the cluster with one list call per kind (ClusterRoles, Roles, "
+        description=prose("Read RBAC across the cluster with one list call per kind (ClusterRoles, Roles, "
                     "ClusterRoleBindings, RoleBindings, ServiceAccounts, ConfigMaps), resolve aggregated "
                     "ClusterRoles, and report risky grants (cluster-admin or wildcards for ServiceAccounts, "
                     "escalate/bind/impersonate, nodes/proxy, token creation, cluster-wide secrets or exec, "
                     "runner-namespace accounts with cluster-wide rights) and loose GitLab Runner templates, "
                     "each with why it matters and the fix. `system:` subjects and kube-system are left out "
-                    "unless --include-system.",
+                    "unless --include-system."),
         epilog="examples:\n"
                "  runnerkit audit\n"
                "  runnerkit audit --runner-namespaces-only --fail-on high      # in CI\n"
@@ -70,12 +78,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "verify", help="prove the cluster grants exactly what runnerkit.yaml declares",
-        description="For every project (and GitLab runner manager) of the spec: SubjectAccessReviews prove "
+        description=prose("For every project (and GitLab runner manager) of the spec: SubjectAccessReviews prove "
                     "each declared grant is effective, and that undeclared operations are denied (secrets "
                     "and workloads in other namespaces, cluster-scoped writes, RBAC writes, exec, token "
                     "creation, impersonation, nodes/proxy); an access matrix per ServiceAccount (verbs x "
                     "resources) shows the result; bindings naming the account that the spec does not render "
-                    "are listed. Exit 1 on any drift.",
+                    "are listed. Exit 1 on any drift."),
         epilog="examples:\n"
                "  runnerkit verify runnerkit.yaml\n"
                "  runnerkit verify runnerkit.yaml --project web-app -o json",
@@ -137,6 +145,7 @@ def collect(client):
 def cmd_audit(args: argparse.Namespace) -> int:
     from .. import audit_report
     from ..audit import Scope, audit
+    from ..errors import Forbidden
 
     spec_namespaces: frozenset[str] = frozenset()
     if args.spec:
@@ -146,7 +155,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
                                     | {p.namespace for p in spec.projects})
     client = connect(args, concurrency=6)
-    report = audit(collect(client), Scope(frozenset(args.namespace) if args.namespace else None,
+    try:
+        inventory = collect(client)
+    except Forbidden as e:
+        raise Forbidden(f"{e}; audit needs {AUDIT_NEEDS}", 403) from None
+    report = audit(inventory, Scope(frozenset(args.namespace) if args.namespace else None,
                                           args.runner_namespaces_only, args.include_system, spec_namespaces))
     if args.output == "json":
         print_json(audit_report.to_json(report))
