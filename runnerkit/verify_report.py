@@ -15,6 +15,22 @@ def cell(expected: bool, allowed: bool) -> str:
     return "✘" if expected else "·"
 
 
+def compact(questions: list[Question]) -> list[str]:
+    """`NAMESPACE: get/list/watch pods, services; create jobs.batch`, one line per namespace."""
+    by_ns: dict[str, dict[str, list[str]]] = {}
+    for q in questions:
+        a = q.access
+        name = _label(a.resource, a.group) + (f" {a.name}" if a.name else "")
+        by_ns.setdefault(q.namespace or "cluster-wide", {}).setdefault(name, []).append(a.verb)
+    out = []
+    for ns, resources in by_ns.items():
+        by_verbs: dict[str, list[str]] = {}
+        for resource, verbs in resources.items():
+            by_verbs.setdefault("/".join(verbs), []).append(resource)
+        out.append(f"{ns}: " + "; ".join(f"{verbs} {', '.join(res)}" for verbs, res in by_verbs.items()))
+    return out
+
+
 def drift_lines(outcome: Outcome) -> list[str]:
     """Drifts grouped by what causes them (the authorizer names the binding that allows a request)."""
     groups: dict[tuple[bool, str], list[Question]] = {}
@@ -23,11 +39,11 @@ def drift_lines(outcome: Outcome) -> list[str]:
         groups.setdefault((q.expected, reason), []).append(q)
     out = []
     for (expected, reason), qs in groups.items():
-        what = ", ".join(f"{q.access.text()} {q.where()}" for q in qs)
         if expected:
-            out.append(f"✘ declared but denied: {what}")
+            out.append("✘ declared but denied:")
         else:
-            out.append(f"✘ allowed but not declared: {what}" + (f"; {reason}" if reason else ""))
+            out.append("✘ allowed but not declared" + (f" ({reason}):" if reason else ":"))
+        out += ["    " + line for line in compact(qs)]
     return out
 
 

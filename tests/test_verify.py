@@ -143,6 +143,16 @@ def test_undeclared_bindings():
     }
 
 
+def test_compact_drift_lines():
+    from runnerkit.rbac import parse_access
+
+    qs = [verify.Question("u", parse_access(t), ns, False, "probe", "x") for t, ns in (
+        ("get pods", "a"), ("list pods", "a"), ("get services", "a"), ("list services", "a"),
+        ("create jobs.batch", "a"), ("list configmaps", "b"), ("create namespaces", None))]
+    assert verify_report.compact(qs) == ["a: get/list pods, services; create jobs.batch", "b: list configmaps",
+                                         "cluster-wide: create namespaces"]
+
+
 def test_review_body():
     body = verify.review_body("system:serviceaccount:web:web-ci", Access("create", "pods/exec"), "web")
     assert body["spec"] == {
@@ -176,9 +186,12 @@ def test_report_when_everything_matches_and_when_it_drifts():
     bad = verify.Outcome(web, answers, ["ClusterRoleBinding/oops (-> ClusterRole/cluster-admin)"])
     assert not bad.ok and set(bad.drift()) == {leak, lost}
     text = verify_report.text([bad])
-    assert ("  ✘ allowed but not declared: list secrets in kube-system; RBAC: allowed by ClusterRoleBinding "
-            '"oops" of ClusterRole "cluster-admin"') in text
-    assert "  ✘ declared but denied: get pods in web" in text
+    lines = text.splitlines()
+    leak_at = lines.index('  ✘ allowed but not declared (RBAC: allowed by ClusterRoleBinding "oops" of ClusterRole '
+                          '"cluster-admin"):')
+    assert lines[leak_at + 1] == "      kube-system: list secrets"
+    lost_at = lines.index("  ✘ declared but denied:")
+    assert lines[lost_at + 1] == "      web: get pods"
     assert "  ✘ grant view: denied get pods in web" in text
     assert "  ✘ not in runnerkit.yaml: ClusterRoleBinding/oops (-> ClusterRole/cluster-admin) names this ServiceAccount" in text
     pods = next(line for line in text.splitlines() if line.strip().startswith("pods "))

@@ -96,8 +96,10 @@ def test_a_cluster_role_binding_added_by_hand_is_drift(kube, kubeconfig, applied
         assert r.code == 1, r
         assert (f"  ✘ not in runnerkit.yaml: ClusterRoleBinding/rkver-{unique}-by-hand (-> ClusterRole/view) "
                 "names this ServiceAccount") in r.out
-        leak = next(line for line in r.out.splitlines() if "✘ allowed but not declared" in line)
-        assert "list configmaps in kube-system" in leak and f'ClusterRoleBinding "rkver-{unique}-by-hand"' in leak
+        lines = r.out.splitlines()
+        leak_at = next(i for i, line in enumerate(lines) if line.startswith("  ✘ allowed but not declared"))
+        assert f'ClusterRoleBinding "rkver-{unique}-by-hand"' in lines[leak_at]
+        assert "      kube-system: list configmaps, pods" in lines[leak_at + 1:]
         assert r.out.rstrip().splitlines()[-1].startswith("drift: ")
         data = json.loads(run_cli("verify", applied, "--kubeconfig", kubeconfig, "--project", "api", "-o", "json").out)
         api = data["accounts"][0]
@@ -117,7 +119,9 @@ def test_a_deleted_role_binding_is_drift(kube, kubeconfig, applied, unique):
     r = run_cli("verify", applied, "--kubeconfig", kubeconfig, "--project", "web")
     assert r.code == 1, r
     assert f"  ✘ grant helm-deployer: denied get secrets in rkver-prod-{unique}" in r.out
-    assert f"  ✘ declared but denied: get secrets in rkver-prod-{unique}" in r.out
+    lines = r.out.splitlines()
+    denied = lines[lines.index("  ✘ declared but denied:") + 1]
+    assert denied.startswith(f"      rkver-prod-{unique}: get/list/create/update/delete secrets; ")
 
 
 def test_unknown_projects_fail_before_touching_the_cluster(applied, monkeypatch):
