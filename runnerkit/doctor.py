@@ -20,7 +20,8 @@ from .incluster import pod_account, token_claims
 from .rbac import parse_service_account_user
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
+REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")
+SECTION_ORDER = ("pod", "credentials", "connection", "identity", "namespace", "needs", "access")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
 
 
 @dataclass
@@ -46,9 +47,13 @@ class Report:
     def add(self, section: str, status: str, message: str, fix: str = "", details: list[str] | None = None) -> None:
         self.results.append(Result(section, status, message, fix, details or []))
 
+    def ordered(self) -> list[Result]:
+        """Results grouped by section in reading order (checks run in another order)."""
+        return sorted(self.results, key=lambda r: SECTION_ORDER.index(r.section))
+
     def to_dict(self) -> dict:
         return {"ok": self.ok, "identity": self.identity, "target": self.target,
-                "checks": [r.to_dict() for r in self.results]}
+                "checks": [r.to_dict() for r in self.ordered()]}
 
 
 def kubeconfig_paths(flag: str | None) -> list[str]:

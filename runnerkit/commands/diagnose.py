@@ -114,7 +114,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return 0 if report.ok else 1
     section = None
-    for r in report.results:
+    for r in report.ordered():
         if r.section != section:
             section = r.section
             print(SECTIONS.get(section, section))
