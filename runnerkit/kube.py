@@ -1,7 +1,8 @@
 """The only module that talks to the Kubernetes API (and the only importer of `kubernetes`).
 
-Objects stay plain dicts: we use the official client for kubeconfig loading, auth and its pooled
-HTTP transport, and send raw JSON so nothing is converted to typed models and back.
+Objects stay plain dicts, sent and received as raw JSON so nothing is converted to typed models and
+back. Requests go out through runnerkit.transport on one urllib3 connection pool; the official client
+is only imported to load kubeconfigs that need it (exec plugins, auth providers, proxies, in-cluster).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
+from .transport import Transport, encode, from_api_client, from_kubeconfig, query_string
 from .errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
                      Unreachable)
 from .kinds import Kind, kind_of
@@ -30,6 +32,16 @@ IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 def connect(kubeconfig: str | None = None, context: str | None = None,
             concurrency: int = DEFAULT_CONCURRENCY) -> "Client":
     """Resolve cluster access like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
+    if kubeconfig and not Path(kubeconfig).exists():
+        raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+    plain = from_kubeconfig(kubeconfig, context, max(concurrency, 4))
+    if plain is not None:
+        return Client(None, concurrency, transport=plain, access=(kubeconfig, context))
+    return Client(api_client(kubeconfig, context, concurrency), concurrency)
+
+
+def api_client(kubeconfig: str | None, context: str | None, concurrency: int = DEFAULT_CONCURRENCY) -> Any:
+    """The kubernetes client's ApiClient, from its own kubeconfig / in-cluster loader."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -50,16 +62,27 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     except ConfigException as e:
         raise InputError(f"kubeconfig: {e}") from None
     cfg.connection_pool_maxsize = max(concurrency, 4)
-    return Client(client.ApiClient(cfg), concurrency)
+    return client.ApiClient(cfg)
 
 
 class Client:
-    def __init__(self, api_client: Any, concurrency: int = DEFAULT_CONCURRENCY):
-        self.api = api_client
+    def __init__(self, api: Any, concurrency: int = DEFAULT_CONCURRENCY, *,
+                 transport: Transport | None = None, access: tuple = (None, None)):
+        self._api = api
+        self._access = access  # (kubeconfig, context): to build `api` on first use
         self.concurrency = concurrency
-        self.host = api_client.configuration.host
+        self._transport = transport or from_api_client(api)
+        self.host = self._transport.host
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request sent
+
+    @property
+    def api(self) -> Any:
+        """The kubernetes ApiClient, for what runnerkit's own transport does not do (streams);
+        built on first use, so commands that only send requests never import `kubernetes`."""
+        if self._api is None:
+            self._api = api_client(*self._access, self.concurrency)
+        return self._api
 
     # -- transport ------------------------------------------------------------------------------
 
@@ -67,25 +90,20 @@ class Client:
                 content_type: str = "application/json") -> Any:
         import urllib3
 
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        params = [(k, v) for k, v in (query or {}).items() if v is not None]
-        _, url, headers, _, _ = self.api.param_serialize(
-            method, path, query_params=params, header_params=headers, auth_settings=["BearerToken"])
+        target = path + query_string(query)
+        payload = encode(body)
         for attempt in range(4):
             with self._lock:
                 self.requests.append((method, path))
             try:
-                # The client JSON-encodes dict bodies for JSON and apply-patch+yaml content types alike.
-                response = self.api.call_api(method, url, header_params=headers, body=body,
-                                             _request_timeout=(10, 60))
-                data = response.read()
+                status, data = self._transport.send(method, target, payload, content_type)
             except urllib3.exceptions.HTTPError as e:
                 raise _unreachable(self.host, e) from e
-            if response.status in RETRYABLE and attempt < 3:
+            if status in RETRYABLE and attempt < 3:
                 time.sleep(0.2 * 2 ** attempt)
                 continue
-            if response.status >= 400:
-                raise api_error(response.status, data, method, path)
+            if status >= 400:
+                raise api_error(status, data, method, path)
             return json.loads(data) if data else None
         raise AssertionError("unreachable")
 
@@ -209,13 +227,7 @@ class Client:
 
     def ca_pem(self) -> bytes | None:
         """The CA bundle this client verifies the server with (None: system CAs or no verification)."""
-        path = getattr(self.api.configuration, "ssl_ca_cert", None)
-        if not path:
-            return None
-        try:
-            return Path(path).read_bytes()
-        except OSError:
-            return None
+        return self._transport.ca
 
 
 def _attributes(verb: str, resource: str, namespace: str | None, group: str, name: str | None) -> dict:
