@@ -1,0 +1,68 @@
+"""The bench scripts run end to end at tiny sizes, so they cannot rot. Pass/fail on exit code, the
+JSON they write, and the request/write counts (which do not depend on the machine); never on time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+KUBECTL = Path(os.environ.get("RUNNERKIT_CACHE", Path.home() / ".cache" / "runnerkit")) / "tools" / "v32" / "kubectl"
+
+
+def bench(script: str, *args: str, tmp_path: Path) -> dict:
+    out = tmp_path / f"{script}.json"
+    proc = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "|" in proc.stdout  # the table
+    return json.loads(out.read_text())
+
+
+def test_startup_bench(tmp_path):
+    report = bench("startup", "--projects", "3", "--repetitions", "2", tmp_path=tmp_path)
+    assert report["benchmark"] == "startup" and report["machine"]["cpus"] >= 1
+    commands = [r["command"] for r in report["results"]]
+    assert commands == ["python -c pass (interpreter alone)", "runnerkit --help", "runnerkit render (3 projects)"]
+    for r in report["results"]:
+        assert len(r["seconds"]) == 2 and r["median"] > 0 and r["min"] <= r["median"]
+    assert [r["target"] for r in report["results"]] == [None, 0.3, 1.5]
+
+
+@pytest.mark.e2e
+def test_apply_bench_against_kubectl(kubeconfig, tmp_path):
+    if not KUBECTL.exists():
+        pytest.skip(f"needs kubectl 1.32 at {KUBECTL}: run scripts/fetch-helm-kubectl v32")
+    report = bench("apply", "--projects", "2", "--repetitions", "1", "--settle", "0", "--no-wait",
+                   "--kubeconfig", kubeconfig, "--kubectl", str(KUBECTL), tmp_path=tmp_path)
+    assert report["kubectl"].startswith("v1.32")
+    steps = {r["step"]: r for r in report["results"]}
+    assert list(steps) == ["cold apply", "no-op re-apply", "prune half"]
+    objects = 12  # 2 projects x (namespace, ServiceAccount, preset Role + RoleBinding, manager Role + RoleBinding)
+    cold, noop, prune = steps["cold apply"], steps["no-op re-apply"], steps["prune half"]
+    assert cold["runnerkit"]["writes"] == objects and cold["kubectl"]["writes"] == objects
+    assert noop["runnerkit"]["writes"] == 0 and noop["runnerkit"]["requests"] <= 8
+    assert noop["kubectl"]["writes"] == objects  # kubectl PATCHes everything again
+    assert prune["runnerkit"]["by_method"].get("DELETE", 0) >= 1
+    assert prune["kubectl"]["by_method"].get("DELETE") == 1  # the dropped project's namespace
+    for r in report["results"]:
+        assert r["ratio"] > 0 and len(r["runnerkit"]["seconds"]) == len(r["kubectl"]["seconds"]) == 1
+    assert {t["target"].split(" of ")[0] for t in report["targets"]} == {"cold apply", "no-op re-apply"}
+
+
+@pytest.mark.e2e
+def test_audit_bench(kubeconfig, tmp_path):
+    report = bench("audit", "--bindings", "50", "--service-accounts", "25", "--namespaces", "2",
+                   "--repetitions", "1", "--no-wait", "--kubeconfig", kubeconfig, tmp_path=tmp_path)
+    before, after = report["results"]
+    seeded = report["seeded"]
+    assert (seeded["bindings"], seeded["serviceAccounts"], seeded["namespaces"]) == (50, 25, 2)
+    assert before["requests"] == after["requests"] > 0  # one list per kind, however many bindings
+    assert set(after["by_method"]) == {"GET"}
+    assert after["seeded_findings"] >= 1  # every 50th seeded binding grants cluster-admin to a ServiceAccount
+    assert report["targets"][0]["met"] is True
