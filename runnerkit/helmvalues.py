@@ -13,9 +13,7 @@ from typing import Any
 import yaml
 
 from . import spec as specmod
-from .errors import InputError
 from .spec import Spec
-from .yamlsrc import parse
 
 SPEC_KEYS = ("runners", "defaults", "projects")
 
@@ -30,30 +28,14 @@ def values_from_document(document: dict) -> dict:
     return values
 
 
-def to_helm_values(spec: Spec, document: dict) -> dict:
-    """Values for a validated spec and the document it was loaded from."""
-    values = values_from_document(document)
-    if values["specName"] != spec.name:
-        raise InputError(f"{spec.path}: metadata.name {values['specName']!r} does not match the "
-                         f"loaded spec {spec.name!r}; convert the file the spec was loaded from")
-    return values
+def to_helm_values(spec: Spec) -> dict:
+    """Values for a validated spec, from the document it was parsed from."""
+    return values_from_document(spec.document)
 
 
 def loads(text: str, filename: str = "runnerkit.yaml") -> dict:
     """Validate runnerkit.yaml text exactly like `runnerkit validate`, then convert it."""
-    spec = specmod.loads(text, filename)  # raises SpecError (exit 2) listing every problem
-    return to_helm_values(spec, parse(text, filename).data)
-
-
-def load(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; create one with `runnerkit init`") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    return loads(text, str(path))
+    return to_helm_values(specmod.loads(text, filename))  # raises SpecError (exit 2) on any problem
 
 
 class _Dumper(yaml.SafeDumper):

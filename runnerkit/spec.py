@@ -112,6 +112,7 @@ class Spec:
     path: str
     runners: dict[str, Runner]
     projects: tuple[Project, ...]
+    document: dict = field(default_factory=dict, compare=False, repr=False)  # as written, for the chart
 
     def project(self, name: str) -> Project:
         for p in self.projects:
@@ -255,7 +256,7 @@ class _Validator:
         self.unique(projects)
         if self.problems:
             raise SpecError(sorted(self.problems, key=_line_of))
-        return Spec(name, self.src.filename, runners, tuple(p for p in projects if p))
+        return Spec(name, self.src.filename, runners, tuple(p for p in projects if p), doc)
 
     def runners(self, value: Any) -> dict[str, Runner]:
         out: dict[str, Runner] = {}

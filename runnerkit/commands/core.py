@@ -116,17 +116,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from ..render import render, to_json, to_yaml
 
+    spec = load_spec(args)
     if args.format == "helm-values":
         from .. import helmvalues
 
-        values = (helmvalues.loads(example_text(), "example:runnerkit.yaml") if args.example
-                  else helmvalues.load(args.file))
+        values = helmvalues.to_helm_values(spec)
         if args.output == "json":
             print_json(values)
         else:
-            sys.stdout.write(helmvalues.to_yaml(values, "example:runnerkit.yaml" if args.example else args.file))
+            sys.stdout.write(helmvalues.to_yaml(values, spec.path))
         return 0
-    objects = render(load_spec(args))
+    objects = render(spec)
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))
     return 0
 
