@@ -1,8 +1,8 @@
 """The only module that talks to the Kubernetes API (and the only importer of `kubernetes`).
 
 Objects stay plain dicts, sent and received as raw JSON so nothing is converted to typed models and
-back. Requests go out through runnerkit.transport on one urllib3 connection pool; the official client
-is only imported to load kubeconfigs that need it (exec plugins, auth providers, proxies, in-cluster).
+back. The official client loads kubeconfigs (or the in-cluster account) and owns TLS and auth;
+requests go out through runnerkit.transport on the connection pool it built.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from .transport import Transport, encode, from_api_client, from_kubeconfig, query_string
+from .transport import Transport, encode, from_api_client, query_string
 from .errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
                      Unreachable)
 from .kinds import Kind, kind_of
@@ -32,11 +32,6 @@ IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 def connect(kubeconfig: str | None = None, context: str | None = None,
             concurrency: int = DEFAULT_CONCURRENCY) -> "Client":
     """Resolve cluster access like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
-    if kubeconfig and not Path(kubeconfig).exists():
-        raise InputError(f"--kubeconfig {kubeconfig}: no such file")
-    plain = from_kubeconfig(kubeconfig, context, max(concurrency, 4))
-    if plain is not None:
-        return Client(None, concurrency, transport=plain, access=(kubeconfig, context))
     return Client(api_client(kubeconfig, context, concurrency), concurrency)
 
 
@@ -66,23 +61,12 @@ def api_client(kubeconfig: str | None, context: str | None, concurrency: int = D
 
 
 class Client:
-    def __init__(self, api: Any, concurrency: int = DEFAULT_CONCURRENCY, *,
-                 transport: Transport | None = None, access: tuple = (None, None)):
-        self._api = api
-        self._access = access  # (kubeconfig, context): to build `api` on first use
+    def __init__(self, api: Any, concurrency: int = DEFAULT_CONCURRENCY):
         self.concurrency = concurrency
-        self._transport = transport or from_api_client(api)
+        self._transport: Transport = from_api_client(api)
         self.host = self._transport.host
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request sent
-
-    @property
-    def api(self) -> Any:
-        """The kubernetes ApiClient, for what runnerkit's own transport does not do (streams);
-        built on first use, so commands that only send requests never import `kubernetes`."""
-        if self._api is None:
-            self._api = api_client(*self._access, self.concurrency)
-        return self._api
 
     # -- transport ------------------------------------------------------------------------------
 
