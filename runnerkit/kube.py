@@ -150,14 +150,19 @@ class Client:
 
     # -- access reviews -------------------------------------------------------------------------
 
-    def can(self, user: str, verb: str, resource: str, namespace: str | None = None, group: str = "",
-            name: str | None = None, groups: list[str] | None = None) -> bool:
-        """SubjectAccessReview: may `user` do it? Subresources are written `pods/exec`."""
+    def review(self, user: str, verb: str, resource: str, namespace: str | None = None, group: str = "",
+               name: str | None = None, groups: list[str] | None = None) -> tuple[bool, str]:
+        """SubjectAccessReview: (allowed, the authorizer's reason). Subresources are written `pods/exec`."""
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                   "spec": {"user": user, "groups": groups or _sa_groups(user),
                            "resourceAttributes": _attributes(verb, resource, namespace, group, name)}}
         result = self.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
-        return bool(result.get("status", {}).get("allowed"))
+        status = (result or {}).get("status") or {}
+        return bool(status.get("allowed")), status.get("reason") or ""
+
+    def can(self, user: str, verb: str, resource: str, namespace: str | None = None, group: str = "",
+            name: str | None = None, groups: list[str] | None = None) -> bool:
+        return self.review(user, verb, resource, namespace, group, name, groups)[0]
 
     def self_can(self, verb: str, resource: str, namespace: str | None = None, group: str = "",
                  name: str | None = None) -> bool:

@@ -251,31 +251,13 @@ def undeclared_bindings(spec: Spec, plans: list[AccountPlan], bindings: list[dic
 # -- asking and judging --------------------------------------------------------------------------------
 
 
-def review_body(user: str, access: Access, namespace: str | None) -> dict:
-    resource, _, sub = access.resource.partition("/")
-    attrs: dict = {"verb": access.verb, "resource": resource, "group": access.group}
-    if sub:
-        attrs["subresource"] = sub
-    if namespace:
-        attrs["namespace"] = namespace
-    if access.name:
-        attrs["name"] = access.name
-    ns = user.split(":")[2]
-    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "spec": {"user": user, "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}",
-                                              "system:authenticated"],
-                     "resourceAttributes": attrs}}
-
-
 def ask(client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str]]:
     """One SubjectAccessReview per distinct (user, request, namespace), concurrently."""
     keys = list(dict.fromkeys(q.key for p in plans for q in p.questions))
 
     def one(key):
         user, access, ns = key
-        status = (client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                                 body=review_body(user, access, ns)) or {}).get("status") or {}
-        return bool(status.get("allowed")), status.get("reason") or ""
+        return client.review(user, access.verb, access.resource, ns, access.group, access.name)
 
     return dict(zip(keys, client.parallel(one, keys)))
 

@@ -153,13 +153,13 @@ def test_compact_drift_lines():
                                          "cluster-wide: create namespaces"]
 
 
-def test_review_body():
-    body = verify.review_body("system:serviceaccount:web:web-ci", Access("create", "pods/exec"), "web")
-    assert body["spec"] == {
-        "user": "system:serviceaccount:web:web-ci",
-        "groups": ["system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"],
-        "resourceAttributes": {"verb": "create", "resource": "pods", "group": "", "subresource": "exec",
-                               "namespace": "web"}}
+def test_review_attributes_and_service_account_groups():
+    from runnerkit import kube
+
+    assert kube._sa_groups("system:serviceaccount:web:web-ci") == [
+        "system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"]
+    assert kube._attributes("create", "pods/exec", "web", "", None) == {
+        "verb": "create", "resource": "pods", "group": "", "subresource": "exec", "namespace": "web"}
 
 
 def test_report_when_everything_matches_and_when_it_drifts():
