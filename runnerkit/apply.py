@@ -13,7 +13,7 @@ from .errors import InputError, NotFound
 from .kinds import KINDS, Kind, kind_of
 from .kube import Client
 from .plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
-from .render import MANAGED_BY
+from .render import MANAGED_BY, SPEC_LABEL
 
 
 @dataclass
@@ -43,28 +43,40 @@ class Result:
         }
 
 
-def read_live(client: Client, desired: list[dict], all_kinds: bool) -> tuple[list[dict], set[str]]:
-    """One list call per kind: every namespace (to check targets exist), and every runnerkit-managed
-    object otherwise, so that an object another spec file owns is refused rather than taken over.
+def read_live(client: Client, desired: list[dict], all_kinds: bool,
+              spec_name: str | None = None) -> tuple[list[dict], set[str]]:
+    """One list call per kind: every namespace (to check targets exist), and the runnerkit-managed
+    objects otherwise, so that an object another spec file owns is refused rather than taken over.
+
+    With `spec_name`, the first lists hold only that spec's objects (a no-op re-apply reads nothing
+    else, however many other specs share the cluster), and the other specs' objects are listed only
+    for kinds with a declared object that is not among them (one more call per such kind).
 
     Returns the objects and the kinds the server does not serve (e.g. ValidatingAdmissionPolicy
     before Kubernetes 1.30)."""
     wanted = {o["kind"] for o in desired} | {"Namespace"}
     kinds = [k for k in KINDS if all_kinds or k.kind in wanted]
-    selector = f"{MANAGED_BY}=runnerkit"
+    managed = f"{MANAGED_BY}=runnerkit"
 
-    def list_kind(kind: Kind) -> list[dict] | None:
+    def list_kind(kind: Kind, selector: str) -> list[dict] | None:
         try:
             return client.list(kind, None if kind.kind == "Namespace" else selector)
         except NotFound:
             return None
 
+    own = f"{managed},{SPEC_LABEL}={spec_name}" if spec_name else managed
     live, unserved = [], set()
-    for kind, items in zip(kinds, client.parallel(list_kind, kinds)):
+    for kind, items in zip(kinds, client.parallel(lambda k: list_kind(k, own), kinds)):
         if items is None:
             unserved.add(kind.kind)
         else:
             live += items
+    if spec_name:
+        found = {key(o) for o in live}
+        new = {o["kind"] for o in desired if key(o) not in found} - unserved - {"Namespace"}
+        others = [k for k in kinds if k.kind in new]
+        for items in client.parallel(lambda k: list_kind(k, f"{managed},{SPEC_LABEL}!={spec_name}"), others):
+            live += items or []
     return live, unserved
 
 
@@ -73,7 +85,7 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
           check: Callable[[set[str]], None] | None = None) -> Result:
     """`check(unserved_kinds)` runs after the list calls and before any write; it may raise."""
     start = len(client.requests)
-    live, unserved = read_live(client, desired, all_kinds=prune)
+    live, unserved = read_live(client, desired, all_kinds=prune, spec_name=spec_name)
     if check:
         check(unserved)
     notes = []
@@ -143,7 +155,7 @@ def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = F
 
 def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> Result:
     start = len(client.requests)
-    live, _ = read_live(client, [], all_kinds=True)
+    live, _ = read_live(client, [], all_kinds=True, spec_name=spec_name)
     changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
     send(client, changes, dry_run)
     notes = []

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 drift / failed check / findings, 2 bad input or usage, 3 clu
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
 import sys
@@ -53,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # One short run: parsing list responses of thousands of objects allocates millions of dicts,
     # and the cyclic collector would rescan them again and again (up to a third of a no-op apply)
-    # for nothing: JSON has no cycles. Reference counting still frees everything.
+    # for nothing: JSON has no cycles. Reference counting still frees everything. At interpreter
+    # exit, freezing skips the final full collection over every imported module (~35 ms).
     collecting = gc.isenabled()
     gc.disable()
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     try:
         return int(args.func(args) or 0)
     except RunnerkitError as e:

@@ -1,0 +1,72 @@
+"""apply reads its own spec's objects, and other specs' only when it is about to create something."""
+
+from __future__ import annotations
+
+import pytest
+
+from runnerkit import apply, spec
+from runnerkit.errors import InputError
+from runnerkit.render import render
+
+pytestmark = pytest.mark.e2e
+
+
+def spec_text(name: str, u: str, projects: list[str], shared: str | None = None) -> str:
+    access = f"[{{preset: pod-reader, namespaces: [{shared}]}}]" if shared else "[{preset: pod-reader}]"
+    lines = [f"apiVersion: runnerkit.io/v1alpha1\nkind: RunnerkitConfig\nmetadata: {{name: {name}}}",
+             f"runners:\n  - {{name: gl, type: gitlab, namespace: runner-{u}, release: gitlab-runner}}",
+             f"defaults:\n  runner: gl\n  namespace: \"{{project}}-{name}\"", "projects:"]
+    lines += [f"  - {{name: {p}, access: {access}}}" for p in projects]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def recorded(kube, monkeypatch):
+    """The (kind, label selector) of every list call."""
+    calls = []
+    original = kube.list
+
+    def list_(kind, label_selector=None, namespace=None):
+        calls.append((kind.kind, label_selector))
+        return original(kind, label_selector, namespace)
+    monkeypatch.setattr(kube, "list", list_)
+    return calls
+
+
+def test_reapply_lists_only_its_own_objects_and_new_objects_check_the_other_specs(kube, unique, recorded):
+    name = f"reads-{unique}"
+    first = spec.loads(spec_text(name, unique, ["a"]))
+    try:
+        apply.apply(kube, render(first), name)
+        own = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec={name}"
+        others = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec!={name}"
+        kinds = ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
+        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]]
+                                          + [(k, others) for k in kinds[1:]])  # all new: check others
+
+        del recorded[:]
+        result = apply.apply(kube, render(first), name)
+        assert result.writes == 0 and result.requests == 4
+        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]])
+
+        del recorded[:]
+        grown = spec.loads(spec_text(name, unique, ["a", "b"]))
+        result = apply.apply(kube, render(grown), name)
+        assert result.counts() == {"unchanged": 6, "created": 6}
+        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]]
+                                          + [(k, others) for k in kinds[1:]])
+    finally:
+        apply.delete(kube, name, namespaces=True)
+
+
+def test_an_object_of_another_spec_is_still_refused(kube, unique, make_namespace):
+    shared = make_namespace(f"shared-{unique}")
+    owner, intruder = f"owner-{unique}", f"intruder-{unique}"
+    try:
+        apply.apply(kube, render(spec.loads(spec_text(owner, unique, ["web"], shared))), owner)
+        other = spec.loads(spec_text(intruder, unique, ["web"], shared))
+        with pytest.raises(InputError, match=f"-n {shared} is managed by runnerkit spec '{owner}'"):
+            apply.apply(kube, render(other), intruder)
+        assert apply.delete(kube, intruder, namespaces=True).changes == []  # nothing was written
+    finally:
+        apply.delete(kube, owner, namespaces=True)
