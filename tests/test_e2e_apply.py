@@ -286,3 +286,22 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
         assert "does not serve ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding: skipped 2" in applied.out
     finally:
         apply.delete(kube, f"e2e-{unique}", namespaces=True)
+
+
+def test_rejected_credentials_are_a_clear_error_without_the_token(kubeconfig, tmp_path, cli_run):
+    import yaml
+
+    cluster = yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]
+    bogus = "not-a-valid-token-0123456789"
+    cfg = tmp_path / "bogus.kubeconfig"
+    cfg.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "u", "user": {"token": bogus}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    path = tmp_path / "runnerkit.yaml"
+    path.write_text(spec_text("x"))
+    result = cli_run("apply", path, "--kubeconfig", cfg)
+    assert result.code == 3, result
+    assert "rejected the credentials (401 Unauthorized)" in result.err and "Traceback" not in result.err
+    assert bogus not in result.err + result.out
