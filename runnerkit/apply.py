@@ -49,8 +49,9 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
     objects otherwise, so that an object another spec file owns is refused rather than taken over.
 
     With `spec_name`, the first lists hold only that spec's objects (a no-op re-apply reads nothing
-    else, however many other specs share the cluster), and the other specs' objects are listed only
-    for kinds with a declared object that is not among them (one more call per such kind).
+    else, however many other specs share the cluster). The other specs' objects are listed only for
+    kinds with a declared object that is not among them and could exist: cluster-scoped, or in a
+    namespace that exists (one more call per such kind; none for projects with new namespaces).
 
     Returns the objects and the kinds the server does not serve (e.g. ValidatingAdmissionPolicy
     before Kubernetes 1.30)."""
@@ -73,7 +74,13 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
             live += items
     if spec_name:
         found = {key(o) for o in live}
-        new = {o["kind"] for o in desired if key(o) not in found} - unserved - {"Namespace"}
+        namespaces = {o["metadata"]["name"] for o in live if o["kind"] == "Namespace"}
+
+        def could_exist(obj: dict) -> bool:  # nothing lives in a namespace that does not exist
+            namespace = obj["metadata"].get("namespace")
+            return namespace is None or namespace in namespaces
+
+        new = {o["kind"] for o in desired if key(o) not in found and could_exist(o)} - unserved - {"Namespace"}
         others = [k for k in kinds if k.kind in new]
         for items in client.parallel(lambda k: list_kind(k, f"{managed},{SPEC_LABEL}!={spec_name}"), others):
             live += items or []

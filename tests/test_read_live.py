@@ -35,26 +35,29 @@ def recorded(kube, monkeypatch):
 
 def test_reapply_lists_only_its_own_objects_and_new_objects_check_the_other_specs(kube, unique, recorded):
     name = f"reads-{unique}"
+    own = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec={name}"
+    others = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec!={name}"
+    own_lists = [("Namespace", None)] + [(k, own) for k in ("ServiceAccount", "Role", "RoleBinding")]
     first = spec.loads(spec_text(name, unique, ["a"]))
     try:
         apply.apply(kube, render(first), name)
-        own = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec={name}"
-        others = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec!={name}"
-        kinds = ["Namespace", "ServiceAccount", "Role", "RoleBinding"]
-        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]]
-                                          + [(k, others) for k in kinds[1:]])  # all new: check others
+        assert sorted(recorded) == sorted(own_lists)  # a new namespace cannot hold anyone's objects yet
 
         del recorded[:]
         result = apply.apply(kube, render(first), name)
         assert result.writes == 0 and result.requests == 4
-        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]])
+        assert sorted(recorded) == sorted(own_lists)
 
-        del recorded[:]
+        del recorded[:]  # a new project in a new namespace: still nothing else to read
         grown = spec.loads(spec_text(name, unique, ["a", "b"]))
-        result = apply.apply(kube, render(grown), name)
-        assert result.counts() == {"unchanged": 6, "created": 6}
-        assert sorted(recorded) == sorted([("Namespace", None)] + [(k, own) for k in kinds[1:]]
-                                          + [(k, others) for k in kinds[1:]])
+        assert apply.apply(kube, render(grown), name).counts() == {"unchanged": 6, "created": 6}
+        assert sorted(recorded) == sorted(own_lists)
+
+        del recorded[:]  # a new Role and RoleBinding in an existing namespace: check the other specs'
+        extra = spec.loads(spec_text(name, unique, ["a", "b"]).replace(
+            "[{preset: pod-reader}]", "[{preset: pod-reader}, {preset: helm-deployer}]"))
+        assert apply.apply(kube, render(extra), name).counts() == {"unchanged": 12, "created": 4}
+        assert sorted(recorded) == sorted(own_lists + [("Role", others), ("RoleBinding", others)])
     finally:
         apply.delete(kube, name, namespaces=True)
 
