@@ -172,13 +172,20 @@ def test_prune_removes_undeclared_objects_but_keeps_namespaces(kube, kubeconfig,
     no_prune = json.loads(cli_run("apply", path, "--kubeconfig", kubeconfig, "-o", "json").out)
     assert "pruned" not in no_prune["summary"]
 
+    from runnerkit.kinds import BY_KIND
+
+    dry = cli_run("apply", path, "--kubeconfig", kubeconfig, "--prune", "--prune-namespaces", "--dry-run")
+    assert dry.code == 0 and f"namespace/temp-{u} pruned (server dry run)" in dry.out, dry
+    for kind, name, ns in (("ServiceAccount", "temp-ci", f"temp-{u}"), ("Role", "runnerkit-temp-pod-reader", f"temp-{u}"),
+                           ("Namespace", f"temp-{u}", None)):
+        live = kube.get(BY_KIND[kind], name, ns)  # a dry-run DELETE must not delete anything
+        assert live is not None and not live["metadata"].get("deletionTimestamp"), (kind, name)
+
     pruned = cli_run("apply", path, "--kubeconfig", kubeconfig, "--prune")
     assert pruned.code == 0, pruned
     assert f"rolebinding.rbac.authorization.k8s.io/runnerkit-temp-pod-reader -n temp-{u} pruned" in pruned.out
     assert f"namespace/temp-{u} kept" in pruned.out
     assert "never deleted without --prune-namespaces" in pruned.out
-    from runnerkit.kinds import BY_KIND
-
     assert kube.get(BY_KIND["ServiceAccount"], "temp-ci", f"temp-{u}") is None
     assert kube.get(BY_KIND["Namespace"], f"temp-{u}") is not None
 

@@ -54,8 +54,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--require-isolation", action="store_true",
                    help="fail (exit 1, nothing changed) when the spec declares GitLab project isolation "
                         "and the cluster cannot enforce it (no ValidatingAdmissionPolicy: Kubernetes < 1.30)")
-    p.add_argument("--concurrency", type=positive_int, default=16, metavar="N",
-                   help="writes in flight at once (default: 16)")
+    p.add_argument("--concurrency", type=positive_int, metavar="N",
+                   help="writes in flight at once (default: 32)")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_apply)
