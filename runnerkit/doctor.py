@@ -14,14 +14,14 @@ import yaml
 
 from . import doctor_tls
 from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
-                           namespace_results, parse_need, token_facts, token_results)
+                           namespace_results, parse_need, self_review_result, token_facts, token_results)
 from .errors import ApiError, Forbidden, InputError, Unauthorized
 from .incluster import pod_account, token_claims
 from .rbac import parse_service_account_user
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")
-SECTION_ORDER = ("pod", "credentials", "connection", "identity", "namespace", "needs", "access")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
+REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
+SECTION_ORDER = ("pod", "credentials", "connection", "identity", "namespace", "needs", "access")
 
 
 @dataclass
@@ -307,14 +307,9 @@ def _self_review(report: Report, client, sa: tuple[str, str] | None) -> None:
         except ApiError as e:
             report.add("identity", SKIP, f"SelfSubjectReview failed: {e}")
             return
-        info = ((answer or {}).get("status") or {}).get("userInfo") or {}
-        user = info.get("username", "?")
+        user, status, message, fix = self_review_result(answer, sa)
         report.identity.setdefault("user", user)
-        expected = f"system:serviceaccount:{sa[0]}:{sa[1]}" if sa else None
-        status = WARN if expected and user != expected else OK
-        report.add("identity", status, f"the API server sees {user} (SelfSubjectReview), groups "
-                   + ", ".join(info.get("groups") or []),
-                   f"the credentials in use are not {expected}'s" if status == WARN else "")
+        report.add("identity", status, message, fix)
         return
     report.add("identity", SKIP, "SelfSubjectReview is not served (Kubernetes < 1.26): identity taken from "
                "the token's claims" if sa else "SelfSubjectReview is not served (Kubernetes < 1.26)")

@@ -269,3 +269,14 @@ def grant_fix(need: Need, missing: list[Access], project: str | None, sa_namespa
     elif namespace and sa_namespace and namespace != sa_namespace:
         lines.append(f"        namespaces: [{namespace}]")
     return lines
+
+
+def self_review_result(answer: dict | None, sa: tuple[str, str] | None) -> tuple[str, str, str, str]:
+    """(user, status, message, fix) from a SelfSubjectReview answer; `sa` is the (namespace, name)
+    the mounted token claims to be, if any."""
+    info = ((answer or {}).get("status") or {}).get("userInfo") or {}
+    user = info.get("username", "?")
+    expected = f"system:serviceaccount:{sa[0]}:{sa[1]}" if sa else None
+    status = WARN if expected and user != expected else OK
+    message = f"the API server sees {user} (SelfSubjectReview), groups " + ", ".join(info.get("groups") or [])
+    return user, status, message, f"the credentials in use are not {expected}'s" if status == WARN else ""

@@ -18,7 +18,7 @@ import pytest
 from conftest import run_cli
 from runnerkit import doctor_tls, kube
 from runnerkit.doctor_rules import (FAIL, OK, WARN, grant_fix, merged_kubeconfig, namespace_results,
-                                    parse_need, token_facts, token_results)
+                                    parse_need, self_review_result, token_facts, token_results)
 from runnerkit.errors import InputError
 from runnerkit.rbac import Access
 
@@ -236,3 +236,30 @@ def test_garbage_ca_and_unreachable_servers(tls_server):
     closed.close()
     probe = doctor_tls.probe(f"https://127.0.0.1:{port}", None)
     assert not probe.reachable and probe.problem == "unreachable" and "refused" in probe.message.lower()
+
+
+# The answer of a 1.28+ API server (authentication.k8s.io/v1), as documented for SelfSubjectReview.
+SELF_REVIEW = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+               "status": {"userInfo": {"username": "system:serviceaccount:ci:web-ci",
+                                       "uid": "b79dbf59-2b3c-4b5d-9f3e-0c8a8b0e9d4e",
+                                       "groups": ["system:serviceaccounts", "system:serviceaccounts:ci",
+                                                  "system:authenticated"]}}}
+
+
+def test_self_review_confirms_the_mounted_account():
+    user, status, message, fix = self_review_result(SELF_REVIEW, ("ci", "web-ci"))
+    assert (user, status, fix) == ("system:serviceaccount:ci:web-ci", OK, "")
+    assert message == ("the API server sees system:serviceaccount:ci:web-ci (SelfSubjectReview), groups "
+                       "system:serviceaccounts, system:serviceaccounts:ci, system:authenticated")
+
+
+def test_self_review_warns_when_the_server_sees_someone_else():
+    user, status, _, fix = self_review_result(SELF_REVIEW, ("ci", "deployer"))
+    assert status == WARN and user == "system:serviceaccount:ci:web-ci"
+    assert fix == "the credentials in use are not system:serviceaccount:ci:deployer's"
+
+
+def test_self_review_without_a_mounted_account_just_reports_the_user():
+    user, status, _, _ = self_review_result(SELF_REVIEW, None)
+    assert (user, status) == ("system:serviceaccount:ci:web-ci", OK)
+    assert self_review_result({}, None)[0] == "?"
