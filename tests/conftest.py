@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import uuid
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -13,6 +14,11 @@ import pytest
 from runnerkit import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CACHE = Path(os.environ.get("RUNNERKIT_CACHE") or Path.home() / ".cache" / "runnerkit")
+# kubectl 1.32 as fetched by scripts/test (scripts/fetch-helm-kubectl v32), else one on PATH.
+_CACHED_KUBECTL = CACHE / "tools" / "v32" / "kubectl"
+KUBECTL = str(_CACHED_KUBECTL) if os.access(_CACHED_KUBECTL, os.X_OK) else shutil.which("kubectl")
+NO_KUBECTL = "no kubectl: run scripts/fetch-helm-kubectl v32 (scripts/test does) or put one on PATH"
 E2E_KUBECONFIG = os.environ.get("RUNNERKIT_E2E_KUBECONFIG")
 needs_cluster = pytest.mark.skipif(
     not E2E_KUBECONFIG,

@@ -113,7 +113,7 @@ def test_helm_install_creates_what_runnerkit_renders_and_uninstall_keeps_namespa
         got = live(kube, obj)
         assert got is not None, f"{obj['kind']} {obj['metadata']} was not created"
         labels = dict(obj["metadata"]["labels"])
-        # Helm stamps every object it installs with managed-by=Helm (see docs/chart.md)
+        # Helm stamps every object it installs with managed-by=Helm (see the README, "Helm chart")
         assert got["metadata"]["labels"].pop(MANAGED_BY) == "Helm"
         labels.pop(MANAGED_BY)
         assert contained(labels, got["metadata"]["labels"]), got["metadata"]

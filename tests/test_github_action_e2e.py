@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from conftest import KUBECTL, NO_KUBECTL
 from test_github_ci_templates import run_action, tool_dir
-from test_kubeconfig_e2e import KUBECTL, default_sa_token, fake_pod, kubectl, kubelet_mount, project  # noqa: F401 (fixtures)
+from test_kubeconfig_e2e import default_sa_token, fake_pod, kubectl, kubelet_mount, project  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ def env(fake_pod):
     return pod_env(os.environ)
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not at /usr/bin/kubectl")
+@pytest.mark.skipif(KUBECTL is None, reason=NO_KUBECTL)
 def test_verify_with_kubectl_lists_what_the_job_may_do(fake_pod, env, tmp_path):
     _, ns, _, token = fake_pod
     r, path = run_action(tmp_path, tool_dir(tmp_path, "kubectl"), env)
@@ -56,7 +57,7 @@ def test_verify_with_runnerkit(fake_pod, env, tmp_path):
 @pytest.mark.parametrize("tools,runnerkit", [(("kubectl",), False), (("curl",), False), ((), True)])
 def test_verify_fails_for_the_namespace_default_account(kube, fake_pod, env, tmp_path, tools, runnerkit):
     if tools and KUBECTL is None:
-        pytest.skip("kubectl is not at /usr/bin/kubectl")
+        pytest.skip(NO_KUBECTL)
     sa_dir, ns, ca, _ = fake_pod
     kubelet_mount(sa_dir, "..2024_01_01_03_00_00.4", default_sa_token(kube, ns), ca, ns)
     r, _ = run_action(tmp_path, tool_dir(tmp_path, *tools, runnerkit=runnerkit), env)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import KUBECTL, run_cli
 from runnerkit import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.snippets import workflow_snippet
@@ -186,7 +186,7 @@ def tool_dir(tmp_path: Path, *extra: str, runnerkit: bool = False) -> Path:
     bin_dir = tmp_path / ("bin-rk" if runnerkit else "bin") / "-".join(extra)
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in SHELL_TOOLS + extra:
-        found = shutil.which(tool, path="/usr/bin:/bin") or shutil.which(tool)
+        found = KUBECTL if tool == "kubectl" else shutil.which(tool, path="/usr/bin:/bin") or shutil.which(tool)
         assert found, tool
         if not (bin_dir / tool).exists():
             (bin_dir / tool).symlink_to(found)

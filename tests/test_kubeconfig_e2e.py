@@ -14,14 +14,13 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import KUBECTL, NO_KUBECTL, run_cli
 from runnerkit.kinds import Kind
 from runnerkit.kube import connect
 from runnerkit.spec import KNOWN_VERBS
 
 pytestmark = pytest.mark.e2e
 
-KUBECTL = "/usr/bin/kubectl" if os.access("/usr/bin/kubectl", os.X_OK) else None
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 DECLARED = {"pods": {"get", "list"}, "configmaps": {"get"}, "secrets": set()}
 
@@ -149,7 +148,7 @@ def test_python_client_uses_the_file_with_exactly_the_declared_verbs(fake_pod, t
     assert not client.self_can("list", "pods", "default")  # the grant is only in the project namespace
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not at /usr/bin/kubectl")
+@pytest.mark.skipif(KUBECTL is None, reason=NO_KUBECTL)
 def test_kubectl_works_and_uses_the_pinned_namespace(fake_pod, tmp_path):
     _, ns, _, _ = fake_pod
     path = tmp_path / "kubeconfig"
