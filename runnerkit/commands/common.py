@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from importlib import resources
 from typing import Any
 
 DEFAULT_SPEC = "runnerkit.yaml"
+
+
+def prose(text: str) -> str:
+    """Fill each paragraph of a description: RawDescriptionHelpFormatter keeps the examples' layout,
+    and would keep the prose as one long line."""
+    return "\n\n".join(textwrap.fill(p, 88) for p in text.split("\n\n"))
 
 
 def add_spec_argument(p: argparse.ArgumentParser) -> None:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, warn
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 SECTIONS = {"pod": "Pod ServiceAccount", "credentials": "Credentials", "connection": "Connection",
             "identity": "Identity", "namespace": "Namespace", "needs": "Needs", "access": "Access"}
 FAIL_ON = ("critical", "high", "medium", "none")
 AUDIT_NEEDS = ("list on clusterroles, roles, clusterrolebindings, rolebindings, serviceaccounts and configmaps "
                "in all namespaces")
-
-
-def prose(text: str) -> str:
-    """Wrap a description (the raw formatter keeps the examples' layout, and would keep one long line)."""
-    return textwrap.fill(text, 92)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -5,22 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 
 from ..errors import InputError
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, warn
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser("github", help="GitHub Actions runners: ARC values, runner patch, variables",
-                                description=_wrap("Wire GitHub Actions self-hosted runners (ARC scale sets, "
+                                description=prose("Wire GitHub Actions self-hosted runners (ARC scale sets, "
                                             "summerwind RunnerDeployments, plain Deployments) to a "
                                             "project's ServiceAccount, and push its settings to GitHub."))
     sub = group.add_subparsers(dest="github_command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
         "runner-values", help="print gha-runner-scale-set values that run the runners as the project's SA",
-        description=_wrap("Print the gha-runner-scale-set Helm values fragment for a project: the namespace the "
+        description=prose("Print the gha-runner-scale-set Helm values fragment for a project: the namespace the "
                     "scale set runs in (namespaceOverride when it differs from the install namespace) and "
                     "template.spec.serviceAccountName. Naming the ServiceAccount makes the chart drop its "
                     "own ServiceAccount and kube-mode Role, so kube mode needs the project to grant preset "
@@ -40,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "patch-runner", help="switch an existing runner workload to the project's ServiceAccount",
-        description=_wrap("Patch a runner workload's pod template (spec.template.spec.serviceAccountName) to the "
+        description=prose("Patch a runner workload's pod template (spec.template.spec.serviceAccountName) to the "
                     "project's ServiceAccount: an AutoscalingRunnerSet (actions.github.com), a "
                     "RunnerDeployment (actions.summerwind.dev) or a Deployment. A minimal JSON merge patch, "
                     "sent only when something changes. The workload must run in the project's namespace: a "
@@ -62,7 +61,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "push-variables", help="set the project's Actions variables in GitHub (repository or environment)",
-        description=_wrap("Create or update GitHub Actions variables for the project's repository (or its "
+        description=prose("Create or update GitHub Actions variables for the project's repository (or its "
                     "environment): KUBE_NAMESPACE and KUBE_SERVICE_ACCOUNT, plus any --set NAME=VALUE. "
                     "Reads the token from GITHUB_TOKEN (never printed): a classic token with the repo scope, "
                     "or a fine-grained one with Variables (or Environments) write access."),
@@ -169,7 +168,3 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
         detail = f" (was {c.old!r})" if c.action == "update" else ""
         print(f"{where}: {c.name}={c.value!r} {verb}{detail}")
     return 0
-
-
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, 100)

@@ -5,18 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, warn
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 RAW = argparse.RawDescriptionHelpFormatter
-
-
-def _wrap(text: str) -> str:
-    """Fill each paragraph: RawDescriptionHelpFormatter keeps the examples' layout, not the prose's."""
-    return "\n\n".join(textwrap.fill(p, 88) for p in text.split("\n\n"))
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "configure-runner", formatter_class=RAW,
         help="allow exactly the spec's namespaces/ServiceAccounts in the runner template",
-        description=_wrap("Set namespace_overwrite_allowed and service_account_overwrite_allowed in the "
+        description=prose("Set namespace_overwrite_allowed and service_account_overwrite_allowed in the "
                     "runner's config.template.toml to anchored regexes of exactly the namespaces and "
                     "ServiceAccounts the spec provisions for that runner (e.g. ^(?:cicd|web-app)$). "
                     "Every other byte of the template stays as it is.\n\n"
@@ -60,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser(
         "rollback", formatter_class=RAW, help="restore the runner template configure-runner replaced",
-        description=_wrap("Put back the config.template.toml that the last live configure-runner replaced "
+        description=prose("Put back the config.template.toml that the last live configure-runner replaced "
                     "(kept in the ConfigMap's runnerkit.io/previous-config-template annotation), byte "
                     "for byte, and restart the runner Deployment."),
         epilog="examples:\n  runnerkit gitlab rollback --dry-run\n  runnerkit gitlab rollback runnerkit.yaml")
@@ -75,7 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     v = sub.add_parser(
         "push-variables", formatter_class=RAW,
         help="set KUBERNETES_*_OVERWRITE as project CI/CD variables via the GitLab API",
-        description=_wrap("Create or update KUBERNETES_NAMESPACE_OVERWRITE and "
+        description=prose("Create or update KUBERNETES_NAMESPACE_OVERWRITE and "
                     "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE as CI/CD variables of the project's GitLab "
                     "project (REST API). The token is read from $GITLAB_TOKEN only (api scope, "
                     "Maintainer role) and never printed."),

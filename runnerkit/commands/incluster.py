@@ -8,12 +8,11 @@ import os
 import re
 import sys
 import tempfile
-import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import Forbidden, InputError, NotFound, Unauthorized
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, warn
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, prose, warn
 
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
 MAX_TOKEN_SECONDS = 24 * 3600
@@ -24,7 +23,7 @@ ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "kubeconfig", help="write a kubeconfig from the pod's ServiceAccount (inside a runner pod)",
-        description=_wrap("Inside a pod: write a kubeconfig (mode 0600) that uses the mounted ServiceAccount: "
+        description=prose("Inside a pod: write a kubeconfig (mode 0600) that uses the mounted ServiceAccount: "
                     "server https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, the mounted "
                     "ca.crt, the token *file* (re-read on every use, so the kubelet's token rotation "
                     "keeps working) and the namespace pinned. Prints the line that sets KUBECONFIG; "
@@ -52,7 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser(
         "token", help="mint a short-lived token for a project's ServiceAccount (TokenRequest)",
-        description=_wrap("Mint a short-lived token for the project's ServiceAccount through the TokenRequest "
+        description=prose("Mint a short-lived token for the project's ServiceAccount through the TokenRequest "
                     "API (create serviceaccounts/token), for runners outside the cluster or GitLab's "
                     "KUBERNETES_BEARER_TOKEN. Never creates a long-lived token Secret. The token is only "
                     "printed when you ask for it (-o raw or -o json); otherwise it goes to a file you "
@@ -278,7 +277,3 @@ def cmd_token(args: argparse.Namespace) -> int:
         sys.stdout.write(content)
         print(f"minted a token for system:serviceaccount:{ns}:{sa}, expires {expires}", file=sys.stderr)
     return 0
-
-
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, 100)
