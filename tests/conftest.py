@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import difflib
 import io
 import os
 import shutil
@@ -10,6 +12,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runnerkit import cli
 
@@ -84,3 +87,73 @@ def make_namespace(kube):
     yield make
     for name in created:
         kube.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    """(removed, added) lines between two texts."""
+    removed, added = [], []
+    for line in difflib.ndiff(before.splitlines(), after.splitlines()):
+        if line.startswith("- "):
+            removed.append(line[2:])
+        elif line.startswith("+ "):
+            added.append(line[2:])
+    return removed, added
+
+
+def admin_cluster(kubeconfig: str) -> tuple[str, bytes]:
+    """(server URL, CA PEM) of the e2e cluster, from the admin kubeconfig."""
+    cluster = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]
+    if "certificate-authority-data" in cluster:
+        ca = base64.b64decode(cluster["certificate-authority-data"])
+    else:
+        ca = (Path(kubeconfig).parent / cluster["certificate-authority"]).read_bytes()
+    return cluster["server"], ca
+
+
+def kubeconfig_doc(cluster: dict, user: dict, namespace: str | None = None) -> dict:
+    """A kubeconfig with one cluster, one user and one (current) context."""
+    context = {"cluster": "k", "user": "u", **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+            "clusters": [{"name": "k", "cluster": cluster}], "users": [{"name": "u", "user": user}],
+            "contexts": [{"name": "c", "context": context}]}
+
+
+def write_kubeconfig(path: Path, server: str, ca: bytes | None, user: dict, namespace: str | None = None) -> Path:
+    cluster = {"server": server, **({"certificate-authority-data": base64.b64encode(ca).decode()} if ca else {})}
+    path.write_text(yaml.safe_dump(kubeconfig_doc(cluster, user, namespace)))
+    return path
+
+
+def one_project_spec(tag: str, u: str, access: str = "      - {preset: pod-reader}\n") -> str:
+    """A spec with one github project `web` (ServiceAccount web-ci) in namespace rk{tag}-{u}."""
+    return f"""apiVersion: runnerkit.io/v1alpha1
+kind: RunnerkitConfig
+metadata: {{name: rk-{tag}-{u}}}
+runners:
+  - {{name: arc, type: github, namespace: rk{tag}-{u}, release: arc-runner-set}}
+projects:
+  - name: web
+    runner: arc
+    namespace: rk{tag}-{u}
+    serviceAccount: web-ci
+    access:
+{access}"""
+
+
+@pytest.fixture
+def provision(kubeconfig, tmp_path):
+    """provision(text) applies a spec with `runnerkit apply` and returns its path; everything it
+    created, namespaces included, is deleted after the test."""
+    applied = []
+
+    def apply_spec(text: str) -> Path:
+        path = tmp_path / f"runnerkit-{len(applied)}.yaml"
+        path.write_text(text)
+        r = run_cli("apply", path, "--kubeconfig", kubeconfig)
+        assert r.code == 0, r
+        applied.append(path)
+        return path
+
+    yield apply_spec
+    for path in applied:
+        run_cli("delete", path, "--delete-namespaces", "--kubeconfig", kubeconfig)

@@ -3,7 +3,6 @@ minted by TokenRequest, the cluster's ca.crt, KUBERNETES_SERVICE_HOST/PORT) and 
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -14,42 +13,16 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import admin_cluster, kubeconfig_doc, one_project_spec, run_cli
 from runnerkit.kinds import Kind
 
 pytestmark = pytest.mark.e2e
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 
 
-def admin_cluster(kubeconfig: str) -> tuple[str, bytes]:
-    cluster = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]
-    return cluster["server"], base64.b64decode(cluster["certificate-authority-data"])
-
-
-def spec_text(u: str) -> str:
-    return f"""apiVersion: runnerkit.io/v1alpha1
-kind: RunnerkitConfig
-metadata: {{name: rk-doc-{u}}}
-runners:
-  - {{name: arc, type: github, namespace: rkdoc-{u}}}
-projects:
-  - name: web
-    runner: arc
-    namespace: rkdoc-{u}
-    serviceAccount: web-ci
-    access:
-      - preset: pod-reader
-"""
-
-
 @pytest.fixture
-def project(kubeconfig, unique, tmp_path):
-    spec = tmp_path / "runnerkit.yaml"
-    spec.write_text(spec_text(unique))
-    r = run_cli("apply", spec, "--kubeconfig", kubeconfig)
-    assert r.code == 0, r
-    yield spec, f"rkdoc-{unique}"
-    run_cli("delete", spec, "--delete-namespaces", "--kubeconfig", kubeconfig)
+def project(provision, unique):
+    return provision(one_project_spec("doc", unique)), f"rkdoc-{unique}"
 
 
 def mount(sa_dir: Path, token: str, ca: bytes, namespace: str) -> None:
@@ -155,10 +128,8 @@ def test_helms_x509_error_from_a_kubeconfig_with_the_wrong_ca(pod, kubeconfig, t
     _, ns, sa_dir, token = pod
     server, _ = admin_cluster(kubeconfig)
     make_ca(tmp_path / "wrong.crt", tmp_path)
-    config = {"apiVersion": "v1", "kind": "Config", "current-context": "ci",
-              "clusters": [{"name": "k", "cluster": {"server": server, "certificate-authority": str(tmp_path / "wrong.crt")}}],
-              "users": [{"name": "ci", "user": {"token": token}}],
-              "contexts": [{"name": "ci", "context": {"cluster": "k", "user": "ci", "namespace": ns}}]}
+    config = kubeconfig_doc({"server": server, "certificate-authority": str(tmp_path / "wrong.crt")},
+                            {"token": token}, namespace=ns)
     (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     r = run_cli("doctor")

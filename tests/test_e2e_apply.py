@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import admin_cluster, write_kubeconfig
 from runnerkit import apply, spec
 from runnerkit.render import render
 
@@ -237,16 +238,8 @@ def test_forbidden_names_the_missing_permission(kube, kubeconfig, provisioned, t
     token = kube.request("POST", f"/api/v1/namespaces/web-{u}/serviceaccounts/web-ci/token",
                          body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                                "spec": {"expirationSeconds": 600}})["status"]["token"]
-    import yaml
-
-    admin = yaml.safe_load(open(kubeconfig))
-    cluster = admin["clusters"][0]["cluster"]
-    limited = tmp_path / "limited.kubeconfig"
-    limited.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    server, ca = admin_cluster(kubeconfig)
+    limited = write_kubeconfig(tmp_path / "limited.kubeconfig", server, ca, {"token": token})
     result = cli_run("apply", path, "--kubeconfig", limited)
     assert result.code == 3
     assert "forbidden" in result.err and "cannot list resource" in result.err and "Traceback" not in result.err
@@ -254,14 +247,7 @@ def test_forbidden_names_the_missing_permission(kube, kubeconfig, provisioned, t
 
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path, cli_run):
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text("""apiVersion: v1
-kind: Config
-current-context: c
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: abc}}]
-contexts: [{name: c, context: {cluster: c, user: u}}]
-""")
+    cfg = write_kubeconfig(tmp_path / "kubeconfig", "https://127.0.0.1:1", None, {"token": "abc"})
     path = tmp_path / "runnerkit.yaml"
     path.write_text(spec_text("x"))
     result = cli_run("apply", path, "--kubeconfig", cfg)
@@ -296,16 +282,9 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
 
 
 def test_rejected_credentials_are_a_clear_error_without_the_token(kubeconfig, tmp_path, cli_run):
-    import yaml
-
-    cluster = yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]
+    server, ca = admin_cluster(kubeconfig)
     bogus = "not-a-valid-token-0123456789"
-    cfg = tmp_path / "bogus.kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "u", "user": {"token": bogus}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    cfg = write_kubeconfig(tmp_path / "bogus.kubeconfig", server, ca, {"token": bogus})
     path = tmp_path / "runnerkit.yaml"
     path.write_text(spec_text("x"))
     result = cli_run("apply", path, "--kubeconfig", cfg)

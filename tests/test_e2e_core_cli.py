@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import admin_cluster, run_cli, write_kubeconfig
 from runnerkit import apply, spec
 from runnerkit.commands.common import example_text
 from runnerkit.kinds import BY_KIND, Kind
@@ -146,7 +146,7 @@ def test_concurrency_must_be_positive_and_its_default_is_documented(tmp_path):
 
 def test_apply_in_a_pod_uses_the_mounted_service_account(kube, kubeconfig, unique, tmp_path, monkeypatch):
     """No kubeconfig anywhere: apply falls back to the in-cluster account, like kubectl."""
-    from test_kubeconfig_e2e import admin_cluster, default_sa_token, kubelet_mount
+    from test_kubeconfig_e2e import default_sa_token, kubelet_mount
 
     ns = f"rk-pod-{unique}"
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
@@ -195,12 +195,7 @@ def test_a_terminating_namespace_is_explained(kube, kubeconfig, unique, tmp_path
 
 
 def test_debug_shows_the_traceback_that_errors_otherwise_hide(tmp_path):
-    cfg = tmp_path / "kubeconfig"
-    cfg.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "users": [{"name": "u", "user": {"token": "abc"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    cfg = write_kubeconfig(tmp_path / "kubeconfig", "https://127.0.0.1:1", None, {"token": "abc"})
     path = small_spec(tmp_path, "x", 1)
     plain = run_cli("diff", path, "--kubeconfig", cfg)
     assert plain.code == 3 and "cannot reach" in plain.err and "Traceback" not in plain.err

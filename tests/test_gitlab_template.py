@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 
 import pytest
 import re2
 import yaml
 
-from conftest import FIXTURES
+from conftest import FIXTURES, changed_lines
 from runnerkit import spec as spec_mod
 from runnerkit.commands.common import example_text
 from runnerkit.errors import InputError
@@ -25,17 +24,6 @@ OVERWRITE_KEYS = (NAMESPACE_KEY, SERVICE_ACCOUNT_KEY)
 
 def chart_configmap(name: str) -> dict:
     return next(d for d in yaml.safe_load_all((CHART / name).read_text()) if d and d["kind"] == "ConfigMap")
-
-
-def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
-    """(removed, added) lines between two texts."""
-    removed, added = [], []
-    for line in difflib.ndiff(before.splitlines(), after.splitlines()):
-        if line.startswith("- "):
-            removed.append(line[2:])
-        elif line.startswith("+ "):
-            added.append(line[2:])
-    return removed, added
 
 
 def test_example_spec_regexes():

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 
 import pytest
 import yaml
 
-from conftest import FIXTURES
+from conftest import FIXTURES, changed_lines
 from runnerkit import spec as spec_mod
 from runnerkit.commands.common import example_text
 from runnerkit.errors import InputError
@@ -19,16 +18,6 @@ CHART = FIXTURES / "gitlab-runner"
 EXAMPLE = spec_mod.loads(example_text())
 WANTED = wanted_for(EXAMPLE, EXAMPLE.runners["gitlab-shared"])
 VALUES = ("values-custom.yaml", "values-already-overwrite.yaml", "values-no-template.yaml")
-
-
-def diff_lines(before: str, after: str) -> tuple[list[str], list[str]]:
-    removed, added = [], []
-    for line in difflib.ndiff(before.splitlines(), after.splitlines()):
-        if line.startswith("- "):
-            removed.append(line[2:])
-        elif line.startswith("+ "):
-            added.append(line[2:])
-    return removed, added
 
 
 @pytest.mark.parametrize("fixture", VALUES)
@@ -43,7 +32,7 @@ def test_every_values_fixture_is_configured_and_the_rest_of_the_file_is_untouche
     assert kube[SERVICE_ACCOUNT_KEY] == "^(?:cicd-ci|web-app-ci)$"
     after["runners"].pop("config"), before["runners"].pop("config")
     assert after == before
-    removed, added = diff_lines(text, new_text)
+    removed, added = changed_lines(text, new_text)
     if fixture == "values-no-template.yaml":
         assert removed == ['  config: ""']
         assert added[0] == "  config: |"

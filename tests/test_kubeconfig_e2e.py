@@ -3,7 +3,6 @@ with the file, the namespace is pinned, exactly the declared verbs are allowed, 
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -12,9 +11,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 
-from conftest import KUBECTL, NO_KUBECTL, run_cli
+from conftest import CACHE, KUBECTL, NO_KUBECTL, admin_cluster, one_project_spec, run_cli
 from runnerkit.kinds import Kind
 from runnerkit.kube import connect
 from runnerkit.spec import KNOWN_VERBS
@@ -25,44 +23,17 @@ SECRET = Kind("Secret", "v1", "secrets", True, 0)
 DECLARED = {"pods": {"get", "list"}, "configmaps": {"get"}, "secrets": set()}
 
 
-def admin_cluster(kubeconfig: str) -> tuple[str, bytes]:
-    """(server URL, CA PEM) of the e2e cluster, from the admin kubeconfig."""
-    cluster = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]
-    if "certificate-authority-data" in cluster:
-        ca = base64.b64decode(cluster["certificate-authority-data"])
-    else:
-        ca = (Path(kubeconfig).parent / cluster["certificate-authority"]).read_bytes()
-    return cluster["server"], ca
-
-
-def spec_text(u: str) -> str:
-    return f"""apiVersion: runnerkit.io/v1alpha1
-kind: RunnerkitConfig
-metadata: {{name: rk-kc-{u}}}
-runners:
-  - {{name: arc, type: github, namespace: rkkc-{u}, release: arc-runner-set}}
-projects:
-  - name: web
-    runner: arc
-    namespace: rkkc-{u}
-    serviceAccount: web-ci
-    access:
-      - name: app
+APP_ACCESS = """      - name: app
         rules:
-          - {{apiGroups: [""], resources: [pods], verbs: [get, list]}}
-          - {{apiGroups: [""], resources: [configmaps], verbs: [get]}}
+          - {apiGroups: [""], resources: [pods], verbs: [get, list]}
+          - {apiGroups: [""], resources: [configmaps], verbs: [get]}
 """
 
 
 @pytest.fixture
-def project(kubeconfig, unique, tmp_path):
+def project(provision, unique):
     """A project provisioned by `runnerkit apply`; deleted with its namespace afterwards."""
-    spec = tmp_path / "runnerkit.yaml"
-    spec.write_text(spec_text(unique))
-    r = run_cli("apply", spec, "--kubeconfig", kubeconfig)
-    assert r.code == 0, r
-    yield spec, f"rkkc-{unique}"
-    run_cli("delete", spec, "--delete-namespaces", "--kubeconfig", kubeconfig)
+    return provision(one_project_spec("kc", unique, APP_ACCESS)), f"rkkc-{unique}"
 
 
 def bound_token(kube, ns: str, sa: str, secret: str) -> str:
@@ -217,12 +188,12 @@ def test_verify_reports_a_rejected_token(fake_pod, tmp_path):
     assert "rejected the token" in r.err and "not-a-valid-token" not in r.err
 
 
-@pytest.mark.skipif(shutil.which("helm", path=str(Path.home() / ".cache/runnerkit/tools/v32")) is None,
+@pytest.mark.skipif(shutil.which("helm", path=str(CACHE / "tools" / "v32")) is None,
                     reason="helm not fetched (scripts/fetch-helm-kubectl)")
 def test_helm_reaches_the_server_without_x509_errors(fake_pod, tmp_path):
     path = tmp_path / "kubeconfig"
     assert run_cli("kubeconfig", "--to", path).code == 0
-    helm = str(Path.home() / ".cache/runnerkit/tools/v32/helm")
+    helm = str(CACHE / "tools" / "v32" / "helm")
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     env.update(KUBECONFIG=str(path), HELM_CACHE_HOME=str(tmp_path / "hc"), HELM_CONFIG_HOME=str(tmp_path / "hcfg"))
     got = subprocess.run([helm, "list"], capture_output=True, text=True, env=env, timeout=60)

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import one_project_spec, run_cli
 from runnerkit import kube as kube_mod
 from runnerkit.commands.incluster import parse_duration
 from runnerkit.errors import InputError
@@ -18,22 +18,6 @@ from runnerkit.kinds import Kind
 
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 SERVICE_ACCOUNT = Kind("ServiceAccount", "v1", "serviceaccounts", True, 0)
-
-
-def spec_text(u: str) -> str:
-    return f"""apiVersion: runnerkit.io/v1alpha1
-kind: RunnerkitConfig
-metadata: {{name: rk-tok-{u}}}
-runners:
-  - {{name: arc, type: github, namespace: rktok-{u}}}
-projects:
-  - name: web
-    runner: arc
-    namespace: rktok-{u}
-    serviceAccount: web-ci
-    access:
-      - {{preset: pod-reader}}
-"""
 
 
 @pytest.mark.parametrize("text,seconds", [("10m", 600), ("1h", 3600), ("2h30m", 9000), ("900s", 900),
@@ -50,7 +34,7 @@ def test_parse_duration_rejects(text):
 
 def test_nothing_is_minted_when_the_token_would_go_nowhere(tmp_path, monkeypatch):
     spec = tmp_path / "runnerkit.yaml"
-    spec.write_text(spec_text("x"))
+    spec.write_text(one_project_spec("tok", "x"))
     monkeypatch.setattr(kube_mod, "connect", lambda *a, **k: pytest.fail("must not connect"))
     r = run_cli("token", "web", spec)
     assert r.code == 2 and "-o raw" in r.err and "--to FILE" in r.err
@@ -60,13 +44,8 @@ def test_nothing_is_minted_when_the_token_would_go_nowhere(tmp_path, monkeypatch
 
 
 @pytest.fixture
-def project(kubeconfig, unique, tmp_path):
-    spec = tmp_path / "runnerkit.yaml"
-    spec.write_text(spec_text(unique))
-    r = run_cli("apply", spec, "--kubeconfig", kubeconfig)
-    assert r.code == 0, r
-    yield spec, f"rktok-{unique}"
-    run_cli("delete", spec, "--delete-namespaces", "--kubeconfig", kubeconfig)
+def project(provision, unique):
+    return provision(one_project_spec("tok", unique)), f"rktok-{unique}"
 
 
 @pytest.fixture
@@ -169,7 +148,7 @@ def test_raw_prints_only_the_token(kubeconfig, project):
 def test_unprovisioned_service_account_says_apply(kubeconfig, project, tmp_path):
     _, ns = project
     other = tmp_path / "other.yaml"  # declares a ServiceAccount nobody applied, in an existing namespace
-    other.write_text(spec_text("x").replace("rk-tok-x", "rk-tok-other").replace("rktok-x", ns)
+    other.write_text(one_project_spec("tok", "x").replace("rk-tok-x", "rk-tok-other").replace("rktok-x", ns)
                      .replace("web-ci", "ghost-ci"))
     r = run_cli("token", "web", other, "-o", "raw", "--kubeconfig", kubeconfig)
     assert r.code == 3

@@ -9,9 +9,9 @@ import sys
 import pytest
 import yaml
 
+from conftest import kubeconfig_doc
 from runnerkit import transport
 from runnerkit.errors import Forbidden, Unreachable
-
 
 
 @pytest.fixture
@@ -101,12 +101,6 @@ def test_tls_server_name_and_insecure_skip_verify(kubeconfig, write):
     insecure = {"server": cluster["server"], "insecure-skip-tls-verify": True}
     unverified = kube.connect(write(kubeconfig_doc(insecure, user), "insecure"))
     assert unverified.request("GET", "/version")["major"] == "1" and unverified.ca_pem() is None
-
-
-def kubeconfig_doc(cluster: dict, user: dict) -> dict:
-    return {"apiVersion": "v1", "kind": "Config", "current-context": "c",
-            "clusters": [{"name": "k", "cluster": cluster}], "users": [{"name": "u", "user": user}],
-            "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}
 
 
 def test_request_body_is_compact_json(kube, unique):
