@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class RunnerkitError(Exception):
     """A user-facing error: its message says what is wrong and how to fix it."""
@@ -56,3 +58,13 @@ class Conflict(ApiError):
 
 class Invalid(ApiError):
     pass
+
+
+def read_input(path: Path, missing_hint: str = "") -> str:
+    """A user's input file as text; a missing or unreadable one is bad input (exit 2)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file{missing_hint}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import presets
-from .errors import InputError, SpecError
+from .errors import InputError, SpecError, read_input
 from .yamlsrc import Located, format_path, parse
 
 API_VERSION = "runnerkit.io/v1alpha1"
@@ -138,13 +138,7 @@ class Spec:
 
 def load(path: str | Path) -> Spec:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; create one with `runnerkit init`") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
-    return loads(text, str(path))
+    return loads(read_input(path, "; create one with `runnerkit init`"), str(path))
 
 
 def loads(text: str, filename: str = "runnerkit.yaml") -> Spec:

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, read_input
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -138,12 +138,7 @@ def configure_file(args: argparse.Namespace, wanted, runner) -> int:
     from ..gitlab.values import edit_values
 
     path = Path(args.values_file or args.toml_file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
+    text = read_input(path)
     if args.values_file:
         new_text, edit = edit_values(text, wanted, str(path))
     else:
