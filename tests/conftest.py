@@ -7,6 +7,7 @@ import difflib
 import io
 import os
 import shutil
+import time
 import uuid
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -157,3 +158,14 @@ def provision(kubeconfig, tmp_path):
     yield apply_spec
     for path in applied:
         run_cli("delete", path, "--delete-namespaces", "--kubeconfig", kubeconfig)
+
+
+def eventually(check, seconds: float = 5.0) -> bool:
+    """check() until it is true or time is up. RBAC authorizes from an informer cache, so a binding
+    written a moment ago may not count yet: allowed-checks right after an apply must wait for it."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import admin_cluster, write_kubeconfig
+from conftest import admin_cluster, eventually, write_kubeconfig
 from runnerkit import apply, spec
 from runnerkit.render import render
 
@@ -122,7 +122,7 @@ def test_least_privilege_proven_by_the_authorizer(kube, provisioned):
         (manager, "create", "secrets", f"app-prod-{u}", ""),
     ]
     for user, verb, resource, ns, group in allowed:
-        assert kube.can(user, verb, resource, ns, group), f"{user} should {verb} {resource} in {ns}"
+        assert eventually(lambda: kube.can(user, verb, resource, ns, group)), f"{user} should {verb} {resource} in {ns}"
     for user, verb, resource, ns, group in denied:
         assert not kube.can(user, verb, resource, ns, group), f"{user} must not {verb} {resource} in {ns}"
     # resourceNames narrow exactly: settings yes, any other configmap no.

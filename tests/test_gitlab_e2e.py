@@ -8,7 +8,7 @@ import tomllib
 import pytest
 import yaml
 
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, eventually, run_cli
 from runnerkit import apply, spec as spec_mod
 from runnerkit.errors import Conflict
 from runnerkit.gitlab import configmap
@@ -221,7 +221,7 @@ projects:
         for ns in (f"web-{unique}", f"builds-{unique}"):
             for verb, resource in (("create", "pods"), ("create", "secrets"), ("delete", "pods"),
                                    ("create", "pods/exec"), ("get", "pods/log")):
-                assert kube.can(manager, verb, resource, ns), (verb, resource, ns)
+                assert eventually(lambda: kube.can(manager, verb, resource, ns)), (verb, resource, ns)
             assert not kube.can(manager, "create", "deployments", ns, group="apps")
             assert not kube.can(manager, "list", "secrets", ns)
         for ns in (target, other, f"mobile-{unique}", runner_ns, "default", "kube-system", None):
