@@ -9,11 +9,13 @@ from typing import Callable
 
 import yaml
 
-from .errors import InputError, NotFound
+from .errors import ApiError, InputError, NotFound
 from .kinds import KINDS, Kind, kind_of
 from .kube import Client
 from .plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
 from .render import MANAGED_BY, SPEC_LABEL
+
+GUARDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # written before grants
 
 
 @dataclass
@@ -118,8 +120,9 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
 
 
 def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, dict]:
-    """Writes wave by wave (namespaces, then accounts and roles, then bindings), concurrently within
-    a wave; prunes go last, in reverse order."""
+    """Writes wave by wave (isolation policies, namespaces, accounts and roles, then bindings),
+    concurrently within a wave, stopping at the first wave that fails; prunes go last, in reverse
+    order (grants go before the policies that guard them)."""
     writes = [c for c in changes if c.action in (CREATE, CONFIGURE)]
     prunes = [c for c in changes if c.action == PRUNE]
     wave = lambda c: kind_of(c.obj).wave  # noqa: E731
@@ -131,7 +134,14 @@ def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, di
         writes = [c for c in writes if key(c.obj) not in responses]
     for _, group in groupby(sorted(writes, key=wave), key=wave):
         batch = list(group)
-        for c, response in zip(batch, client.parallel(lambda c: client.apply(c.obj, dry_run=dry_run), batch)):
+        try:
+            answers = client.parallel(lambda c: client.apply(c.obj, dry_run=dry_run), batch)
+        except ApiError as e:
+            if any(c.obj["kind"] in GUARDS for c in batch):
+                raise type(e)(f"{e}; the isolation policy was refused, so nothing it guards was written: "
+                              "the runner manager got no new rights", e.status, e.reason) from None
+            raise
+        for c, response in zip(batch, answers):
             responses[key(c.obj)] = response
     for _, group in groupby(sorted(prunes, key=wave, reverse=True), key=wave):
         batch = list(group)

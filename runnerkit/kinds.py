@@ -11,7 +11,10 @@ class Kind:
     api_version: str
     plural: str
     namespaced: bool
-    wave: int  # objects of one wave are written concurrently; waves go in order
+    # Objects of one wave are written concurrently; waves go in order and stop at the first
+    # failure. The GitLab isolation policy and its binding come first: if the server refuses them,
+    # the runner manager gets none of the rights they guard.
+    wave: int
 
     @property
     def group(self) -> str:
@@ -35,16 +38,16 @@ RBAC = "rbac.authorization.k8s.io/v1"
 ADMISSION = "admissionregistration.k8s.io/v1"
 
 KINDS: tuple[Kind, ...] = (
-    Kind("Namespace", "v1", "namespaces", False, 0),
-    Kind("ServiceAccount", "v1", "serviceaccounts", True, 1),
-    Kind("ResourceQuota", "v1", "resourcequotas", True, 1),
-    Kind("LimitRange", "v1", "limitranges", True, 1),
-    Kind("ClusterRole", RBAC, "clusterroles", False, 1),
-    Kind("Role", RBAC, "roles", True, 1),
-    Kind("ClusterRoleBinding", RBAC, "clusterrolebindings", False, 2),
-    Kind("RoleBinding", RBAC, "rolebindings", True, 2),
-    Kind("ValidatingAdmissionPolicy", ADMISSION, "validatingadmissionpolicies", False, 3),
-    Kind("ValidatingAdmissionPolicyBinding", ADMISSION, "validatingadmissionpolicybindings", False, 4),
+    Kind("Namespace", "v1", "namespaces", False, 2),
+    Kind("ServiceAccount", "v1", "serviceaccounts", True, 3),
+    Kind("ResourceQuota", "v1", "resourcequotas", True, 3),
+    Kind("LimitRange", "v1", "limitranges", True, 3),
+    Kind("ClusterRole", RBAC, "clusterroles", False, 3),
+    Kind("Role", RBAC, "roles", True, 3),
+    Kind("ClusterRoleBinding", RBAC, "clusterrolebindings", False, 4),
+    Kind("RoleBinding", RBAC, "rolebindings", True, 4),
+    Kind("ValidatingAdmissionPolicy", ADMISSION, "validatingadmissionpolicies", False, 0),
+    Kind("ValidatingAdmissionPolicyBinding", ADMISSION, "validatingadmissionpolicybindings", False, 1),
 )
 BY_KIND = {k.kind: k for k in KINDS}
 ORDER = {k.kind: i for i, k in enumerate(KINDS)}

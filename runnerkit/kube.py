@@ -7,6 +7,7 @@ requests go out through runnerkit.transport on the connection pool it built.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -70,6 +71,14 @@ class Client:
         self.host = self._transport.host
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request sent
+        self._extra_headers: dict[str, str] = {}
+
+    def impersonating(self, user: str) -> "Client":
+        """The same connection, acting as `user` (needs the `impersonate` right). For a ServiceAccount
+        user the API server adds its groups itself."""
+        other = copy.copy(self)
+        other._extra_headers = {"Impersonate-User": user}
+        return other
 
     # -- transport ------------------------------------------------------------------------------
 
@@ -83,7 +92,7 @@ class Client:
             with self._lock:
                 self.requests.append((method, path))
             try:
-                status, data = self._transport.send(method, target, payload, content_type)
+                status, data = self._transport.send(method, target, payload, content_type, self._extra_headers)
             except urllib3.exceptions.HTTPError as e:
                 raise _unreachable(self.host, e) from e
             if status in RETRYABLE and attempt < 3:

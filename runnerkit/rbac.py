@@ -30,7 +30,7 @@ GROUP_OF = {
                     "admissionregistration.k8s.io"),
     "priorityclasses": "scheduling.k8s.io",
     "leases": "coordination.k8s.io",
-    **dict.fromkeys(("tokenreviews",), "authentication.k8s.io"),
+    **dict.fromkeys(("tokenreviews", "selfsubjectreviews"), "authentication.k8s.io"),
     **dict.fromkeys(("subjectaccessreviews", "selfsubjectaccessreviews", "selfsubjectrulesreviews",
                      "localsubjectaccessreviews"), "authorization.k8s.io"),
 }
@@ -40,7 +40,7 @@ CLUSTER_SCOPED = frozenset({
     "certificatesigningrequests", "validatingwebhookconfigurations", "mutatingwebhookconfigurations",
     "podsecuritypolicies", "users", "groups", "volumeattachments", "csidrivers", "csinodes",
     "ingressclasses", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews",
-    "selfsubjectrulesreviews",
+    "selfsubjectrulesreviews", "selfsubjectreviews",
 })
 
 

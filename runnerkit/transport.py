@@ -26,8 +26,9 @@ class Transport:
         self._headers = {"Accept": "application/json", "User-Agent": f"runnerkit/{__version__}"}
         self.ca = ca
 
-    def send(self, method: str, target: str, payload: bytes | None, content_type: str) -> tuple[int, bytes]:
-        headers = {**self._headers, **self._auth()}
+    def send(self, method: str, target: str, payload: bytes | None, content_type: str,
+             extra: dict[str, str] | None = None) -> tuple[int, bytes]:
+        headers = {**self._headers, **(extra or {}), **self._auth()}
         if payload is not None:
             headers["Content-Type"] = content_type
         response = self._open(method, target, body=payload, headers=headers, timeout=self._timeout,

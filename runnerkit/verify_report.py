@@ -74,7 +74,23 @@ def matrix_lines(outcome: Outcome, namespace: str) -> list[str]:
     return out
 
 
-def text(outcomes: list[Outcome]) -> str:
+def isolation_lines(checks: list) -> list[str]:
+    """`runnerkit verify`'s isolation section: one line per GitLab tenant (gitlab.enforcement)."""
+    if not checks:
+        return []
+    lines = ["isolation of GitLab projects on shared runners (dry-run pods as the runner manager):"]
+    for c in checks:
+        mark = "✔" if c.ok else ("!" if c.status.startswith("not enforced (") else "✘")
+        lines.append(f"  {mark} {c.project} (namespace {c.namespace}): {c.status}: {c.detail}")
+    return lines + [""]
+
+
+def isolation_holds(checks: list) -> bool:
+    """Unsupported clusters (< 1.30) are reported, not failed: apply warned about them already."""
+    return all(c.ok or c.status.startswith("not enforced (") for c in checks)
+
+
+def text(outcomes: list[Outcome], isolation: list | None = None) -> str:
     lines: list[str] = []
     for o in outcomes:
         lines.append(o.plan.title)
@@ -105,6 +121,9 @@ def text(outcomes: list[Outcome]) -> str:
         for b in o.extra_bindings:
             lines.append(f"  ✘ not in runnerkit.yaml: {b} names this ServiceAccount")
         lines.append("")
+    lines += isolation_lines(isolation or [])
+    if not isolation_holds(isolation or []):
+        lines.append("isolation: NOT proven for every GitLab tenant (see above)")
     bad = [o for o in outcomes if not o.ok]
     drifts = sum(len(o.drift()) + len(o.extra_bindings) + len(o.plan.problems) for o in outcomes)
     if bad:
@@ -118,7 +137,7 @@ def text(outcomes: list[Outcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(outcomes: list[Outcome]) -> dict:
+def to_json(outcomes: list[Outcome], isolation: list | None = None) -> dict:
     accounts = []
     for o in outcomes:
         accounts.append({
@@ -132,4 +151,5 @@ def to_json(outcomes: list[Outcome]) -> dict:
                        for ns in o.plan.matrix},
             "checked": len(o.plan.questions),
         })
-    return {"ok": all(o.ok for o in outcomes), "accounts": accounts}
+    return {"ok": all(o.ok for o in outcomes) and isolation_holds(isolation or []), "accounts": accounts,
+            "isolation": [c.to_dict() for c in isolation or []]}

@@ -90,9 +90,20 @@ def without_helm_metadata(obj: dict, release: str) -> dict:
     annotations = meta.get("annotations", {})
     if obj["kind"] == "Namespace" and annotations.get("helm.sh/resource-policy") == "keep":
         del annotations["helm.sh/resource-policy"]
-        if not annotations:
-            del meta["annotations"]
+    if obj["kind"] in POLICY_HOOK_WEIGHTS and annotations == policy_hook(obj["kind"]):
+        annotations.clear()
+    if "annotations" in meta and not annotations:
+        del meta["annotations"]
     return obj
+
+
+# The isolation policy and binding are pre-install/pre-upgrade hooks, so they exist before any grant.
+POLICY_HOOK_WEIGHTS = {"ValidatingAdmissionPolicy": "-10", "ValidatingAdmissionPolicyBinding": "-9"}
+
+
+def policy_hook(kind: str) -> dict:
+    return {"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-weight": POLICY_HOOK_WEIGHTS[kind],
+            "helm.sh/hook-delete-policy": "before-hook-creation"}
 
 
 def keyed(objects: list[dict]) -> dict:
@@ -219,6 +230,8 @@ def test_helm_labels_are_added_and_runnerkit_keeps_managed_by(helm, tmp_path):
         assert labels["app.kubernetes.io/instance"] == "rel-a"
         annotations = o["metadata"].get("annotations", {})
         assert ("helm.sh/resource-policy" in annotations) == (o["kind"] == "Namespace")
+        if o["kind"] in POLICY_HOOK_WEIGHTS:  # written, and accepted, before the grants they guard
+            assert annotations == policy_hook(o["kind"])
 
 
 def test_namespaces_are_kept_unless_values_say_otherwise(helm, tmp_path):

@@ -204,3 +204,26 @@ def test_isolation_gap_from_what_apply_skipped():
     assert isolation_gap(objects, {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
     assert isolation_gap(objects, set()) is None
     assert isolation_gap(objects, {"ResourceQuota"}) is None
+
+
+# CEL's reserved words (cel-spec, langdef.md "Syntax"): a real API server refuses them as variable
+# names ("must be a valid CEL identifier") although cel-python accepts them.
+CEL_RESERVED = {"false", "in", "null", "true", "as", "break", "const", "continue", "else", "for",
+                "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+                "void", "while"}
+
+
+def test_no_cel_identifier_runnerkit_emits_is_a_reserved_word():
+    import re
+
+    for policy in policies().values():
+        names = [v["name"] for v in policy["spec"]["variables"]]
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names), names
+        assert not set(names) & CEL_RESERVED, names
+        expressions = [c["expression"] for c in policy["spec"]["matchConditions"]]
+        expressions += [v["expression"] for v in policy["spec"]["variables"]]
+        expressions += [x for v in policy["spec"]["validations"] for x in (v["expression"], v["messageExpression"])]
+        for expression in expressions:
+            code = re.sub(r"'[^']*'", "''", expression)  # identifiers outside string literals
+            selected = set(re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)", code))
+            assert not selected & CEL_RESERVED, (expression, selected & CEL_RESERVED)

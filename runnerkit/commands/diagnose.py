@@ -171,6 +171,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .. import verify, verify_report
+    from ..gitlab.enforcement import check_isolation
     from ..kinds import BY_KIND
     from ..rbac import RoleIndex
 
@@ -185,10 +186,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     answers = verify.ask(client, plans)
     extra = verify.undeclared_bindings(spec, plans, crbs + rbs)
     outcomes = [verify.Outcome(p, answers, extra.get(p.user, [])) for p in plans]
+    chosen = set(args.project or [p.name for p in spec.projects])
+    isolation = [c for c in check_isolation(client, spec) if c.project in chosen]
     if not plans:
         warn(f"{spec.path}: no projects to verify")
     if args.output == "json":
-        print_json(verify_report.to_json(outcomes))
+        print_json(verify_report.to_json(outcomes, isolation))
     else:
-        sys.stdout.write(verify_report.text(outcomes))
-    return 0 if all(o.ok for o in outcomes) else 1
+        sys.stdout.write(verify_report.text(outcomes, isolation))
+    return 0 if all(o.ok for o in outcomes) and verify_report.isolation_holds(isolation) else 1

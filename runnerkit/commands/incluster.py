@@ -17,7 +17,8 @@ from .common import add_kube_options, add_output, add_spec_argument, connect, lo
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
 MAX_TOKEN_SECONDS = 24 * 3600
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}
+# What every authenticated user may do (system:basic-user; SelfSubjectReview since 1.28): not a grant.
+ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:

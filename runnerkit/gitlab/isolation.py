@@ -92,7 +92,7 @@ def allowed_expression(p: Project) -> str:
         # another top-level group ('a_b/c' vs 'a/b_c' both label as 'a_b_c') is not enough.
         root = sanitize_label(path.split("/", 1)[0])
         terms.append(f"(variables.rootNamespace == '{root}' && "
-                     f"variables.namespace == '{sanitize_label(path)}')")
+                     f"variables.projectNamespace == '{sanitize_label(path)}')")
     return " || ".join(terms)
 
 
@@ -109,14 +109,14 @@ def policy_spec(p: Project) -> dict:
         "matchConditions": [{"name": "created-by-the-runner-manager",
                              "expression": f"request.userInfo.username == '{manager_username(p)}'"}],
         "variables": [label_variable("projectId", ID_LABEL),
-                      label_variable("namespace", NAMESPACE_LABEL),
+                      label_variable("projectNamespace", NAMESPACE_LABEL),
                       label_variable("rootNamespace", ROOT_NAMESPACE_LABEL)],
         "validations": [{
             "expression": allowed_expression(p),
             "messageExpression": (
                 f"'runnerkit: namespace {p.namespace} takes GitLab Runner jobs only from {wanted}; "
                 f"this pod comes from project ' + (variables.projectId == '' ? '(no {ID_LABEL} "
-                "label)' : variables.projectId + ' (' + variables.namespace + ')')"),
+                "label)' : variables.projectId + ' (' + variables.projectNamespace + ')')"),
             "reason": "Forbidden",
         }],
     }
