@@ -260,6 +260,7 @@ def api_error(status: int, body: bytes, method: str, path: str) -> ApiError:
     except ValueError:
         message = None
     message = (message or body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}")[:500]
+    message = " ".join(message.split())  # one line: CEL compile errors come with a multi-line caret
     where = f"{method} {path}"
     if status == 401:
         return Unauthorized(f"the cluster rejected the credentials (401 Unauthorized) on {where}; "

@@ -169,3 +169,18 @@ def eventually(check, seconds: float = 5.0) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+STRICT = os.environ.get("RUNNERKIT_TEST_STRICT") == "1"  # set by scripts/test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In the test command every tool is installed and the cluster is up: a skip there means
+    something is missing, and a missing tool is a failure, never a skip."""
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped inside scripts/test, which must run everything: {reason}"

@@ -1,7 +1,7 @@
-"""charts/runnerkit-tenants on the real e2e API server (Kubernetes 1.20), with Helm 3 and Helm 4.
+"""charts/runnerkit-tenants on the real e2e API server, with Helm 3 and Helm 4.
 
-- `helm install` works on 1.20 (kubeVersion, no ValidatingAdmissionPolicy: NOTES warn instead) and
-  creates every object `runnerkit render` declares, with the same content;
+- `helm install` creates every object `runnerkit render` declares, with the same content; the
+  isolation policy and its binding are pre-install hooks (written and accepted before any grant);
 - `helm uninstall` keeps the namespaces by default and deletes them when keepNamespaces=false;
 - the Argo CD way (`helm template` applied by a GitOps tool, here `kubectl apply --server-side`)
   leaves the cluster exactly as `runnerkit apply` would: `runnerkit diff` finds nothing to change.
@@ -18,7 +18,7 @@ import pytest
 from runnerkit import helmvalues, spec
 from runnerkit.kinds import BY_KIND
 from runnerkit.render import MANAGED_BY, render
-from test_chart import CHART, Helm, tool
+from test_chart import CHART, POLICY_APIS, Helm, tool
 
 pytestmark = pytest.mark.e2e
 
@@ -75,8 +75,8 @@ def tenants(request, kube, kubeconfig, unique, make_namespace, tmp_path):
     yield t
     helm_run("uninstall", release, "--wait", check=False)  # a no-op when the test uninstalled already
     for o in t.objects:
-        if o["kind"] == "Namespace" or o["kind"] in ("ClusterRole", "ClusterRoleBinding"):
-            kube.delete(o)
+        if o["kind"] == "Namespace" or o["kind"] in ("ClusterRole", "ClusterRoleBinding") + tuple(POLICY_KINDS):
+            kube.delete(o)  # cluster-scoped, or hooks: what uninstall leaves behind
 
 
 def live(kube, obj: dict) -> dict | None:
@@ -101,20 +101,21 @@ def namespace_phase(kube, name: str) -> str | None:
 def test_helm_install_creates_what_runnerkit_renders_and_uninstall_keeps_namespaces(kube, tenants):
     t = tenants
     run = t.helm_run("install", t.release, str(CHART), "-f", str(t.values), "--wait", "--timeout", "90s")
-    # Kubernetes 1.20 serves no ValidatingAdmissionPolicy: nothing rendered for it, and NOTES say so
-    assert "GitLab project isolation is NOT enforced for web-" in run.stdout
+    assert "NOT enforced" not in run.stdout  # the server serves ValidatingAdmissionPolicy
     assert f'KUBERNETES_NAMESPACE_OVERWRITE: "web-{t.u}"' in run.stdout
-    manifest = t.helm_run("get", "manifest", t.release).stdout
-    assert "ValidatingAdmissionPolicy" not in manifest
+    assert "ValidatingAdmissionPolicy" not in t.helm_run("get", "manifest", t.release).stdout
+    hooks = t.helm_run("get", "hooks", t.release).stdout  # policies are hooks: written first
+    assert "kind: ValidatingAdmissionPolicy\n" in hooks and "kind: ValidatingAdmissionPolicyBinding\n" in hooks
 
-    expected = [o for o in t.objects if o["kind"] not in POLICY_KINDS]
-    assert len(expected) == 17
+    expected = t.objects
+    assert len(expected) == 19
     for obj in expected:
         got = live(kube, obj)
         assert got is not None, f"{obj['kind']} {obj['metadata']} was not created"
         labels = dict(obj["metadata"]["labels"])
-        # Helm stamps every object it installs with managed-by=Helm (see the README, "Helm chart")
-        assert got["metadata"]["labels"].pop(MANAGED_BY) == "Helm"
+        # Helm stamps every object of the release with managed-by=Helm (see the README, "Helm
+        # chart"); hooks are not release objects and keep runnerkit's label
+        assert got["metadata"]["labels"].pop(MANAGED_BY) == ("runnerkit" if obj["kind"] in POLICY_KINDS else "Helm")
         labels.pop(MANAGED_BY)
         assert contained(labels, got["metadata"]["labels"]), got["metadata"]
         assert contained(obj["metadata"].get("annotations", {}), got["metadata"].get("annotations", {}))
@@ -125,7 +126,9 @@ def test_helm_install_creates_what_runnerkit_renders_and_uninstall_keeps_namespa
     for project in t.spec.projects:
         assert namespace_phase(kube, project.namespace) == "Active"  # kept: they hold data
     for obj in expected:
-        if obj["kind"] != "Namespace":
+        if obj["kind"] in POLICY_KINDS:  # hooks outlive the release (documented); they only restrict
+            assert live(kube, obj) is not None
+        elif obj["kind"] != "Namespace":
             assert live(kube, obj) is None, f"{obj['kind']} {obj['metadata']['name']} survived uninstall"
 
 
@@ -147,10 +150,10 @@ def test_gitops_apply_of_helm_template_matches_runnerkit_exactly(kube, tenants, 
     # Argo CD renders with `helm template` (passing the cluster's API versions) and applies the
     # result itself: no Helm release, so the objects keep app.kubernetes.io/managed-by=runnerkit.
     t = tenants
-    # (1.20 serves no ValidatingAdmissionPolicy, so no --api-versions for it)
-    assert kube.served_resources("admissionregistration.k8s.io/v1") is not None
-    assert "validatingadmissionpolicies" not in kube.served_resources("admissionregistration.k8s.io/v1")
-    rendered = t.helm.run("template", t.release, str(CHART), "-f", str(t.values)).stdout
+    assert "validatingadmissionpolicies" in kube.served_resources("admissionregistration.k8s.io/v1")
+    rendered = t.helm.run("template", t.release, str(CHART), "-f", str(t.values),
+                          *(f"--api-versions={api}" for api in POLICY_APIS)).stdout
+    assert "kind: ValidatingAdmissionPolicy\n" in rendered
     kubectl = tool(t.helm.version, "kubectl")
     subprocess.run([str(kubectl), "--kubeconfig", t.kubeconfig, "apply", "--server-side",
                     "--field-manager", "gitops", "-f", "-"], input=rendered, text=True, check=True,
@@ -158,7 +161,7 @@ def test_gitops_apply_of_helm_template_matches_runnerkit_exactly(kube, tenants, 
     try:
         diff = cli_run("diff", t.spec_file, "--kubeconfig", t.kubeconfig)
         assert diff.code == 0, diff  # nothing to change: same objects, same content
-        assert "ValidatingAdmissionPolicy" in diff.err  # skipped on 1.20, as `runnerkit apply` would
+        assert "does not serve" not in diff.err
     finally:
         cli_run("delete", t.spec_file, "--kubeconfig", t.kubeconfig, "--delete-namespaces")
 

@@ -3,8 +3,9 @@ minted by TokenRequest, the cluster's ca.crt, KUBERNETES_SERVICE_HOST/PORT) and 
 
 from __future__ import annotations
 
+import base64
 import json
-import shutil
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -59,7 +60,9 @@ def test_everything_passes_in_a_pod_with_the_needed_rights(pod):
     assert "  ✔ bound (projected) token: expires in 59m" in out or "  ✔ bound (projected) token: expires in 1h" in out
     assert f"  ✔ TLS certificate verified with {sa_dir / 'ca.crt'}" in out
     assert "  ✔ the API server accepts the credentials" in out
-    assert "  - SelfSubjectReview is not served (Kubernetes < 1.26)" in out
+    # the API server's own view of the caller (SelfSubjectReview, GA since 1.28)
+    assert (f"  ✔ the API server sees system:serviceaccount:{ns}:web-ci (SelfSubjectReview), groups "
+            f"system:serviceaccounts, system:serviceaccounts:{ns}, system:authenticated") in out, out
     assert f"  ✔ kubectl and helm use namespace {ns}: in-cluster config: the mounted ServiceAccount's namespace file" in out
     assert f"  ✔ pod-reader (preset: 2 permissions) in namespace {ns}" in out
     assert f"  ✔ list pods in namespace {ns}" in out
@@ -73,8 +76,9 @@ def test_json_report(pod):
     assert r.code == 0, r
     data = json.loads(r.out)
     assert data["ok"] is True
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))  # the server's own audience
     assert {k: data["identity"][k] for k in ("serviceAccount", "namespace", "token", "audiences")} == {
-        "serviceAccount": "web-ci", "namespace": ns, "token": "bound", "audiences": ["https://kubernetes.default.svc"]}
+        "serviceAccount": "web-ci", "namespace": ns, "token": "bound", "audiences": claims["aud"]}
     assert data["target"]["source"] == "in-cluster"
     assert {c["status"] for c in data["checks"]} <= {"ok", "skip"}
     assert token not in r.out
@@ -106,23 +110,26 @@ def make_ca(path: Path, tmp_path: Path) -> None:
                    check=True, capture_output=True)
 
 
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a wrong CA")
+def subject_cn(pem: bytes) -> str:
+    """The CN of a certificate's subject, as doctor prints it (the cluster CA's is the harness's)."""
+    out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "multiline"], input=pem,
+                         capture_output=True, check=True).stdout.decode()
+    return re.search(r"commonName\s*=\s*(.+)", out).group(1).strip()
 
 
-@needs_openssl
-def test_a_mounted_ca_that_did_not_sign_the_server(pod, tmp_path):
+def test_a_mounted_ca_that_did_not_sign_the_server(pod, tmp_path, kubeconfig):
     _, _, sa_dir, _ = pod
+    cluster_ca = subject_cn(admin_cluster(kubeconfig)[1])
     make_ca(sa_dir / "ca.crt", tmp_path)
     r = run_cli("doctor", "--need", "list pods")
     assert r.code == 1, r
-    assert ("  ✘ TLS: x509: certificate signed by unknown authority: issued by CN=runnerkit-e2e-ca, but the CA "
+    assert (f"  ✘ TLS: x509: certificate signed by unknown authority: issued by CN={cluster_ca}, but the CA "
             "is CN=not-the-cluster-ca") in r.out
     assert "KUBERNETES_SERVICE_HOST/PORT probably point at a proxy" in r.out
     assert "  - API checks skipped: no trusted connection to the API server" in r.out
     assert "Needs" not in r.out
 
 
-@needs_openssl
 def test_helms_x509_error_from_a_kubeconfig_with_the_wrong_ca(pod, kubeconfig, tmp_path, monkeypatch):
     """The usual case: helm reads a kubeconfig whose CA is wrong while the pod's mounted one is right."""
     _, ns, sa_dir, token = pod

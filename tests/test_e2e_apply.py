@@ -261,22 +261,40 @@ def test_bad_context_is_bad_input(kubeconfig, provisioned, cli_run):
 
 
 def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission_policies(
-        kube, kubeconfig, tmp_path, unique, make_namespace, cli_run):
+        kube, kubeconfig, tmp_path, unique, make_namespace, cli_run, monkeypatch):
+    """A cluster older than 1.30 answers 404 to the policy lists: simulated at that one edge, the
+    rest is the real server."""
+    from runnerkit.errors import NotFound
     from runnerkit.kinds import BY_KIND
+    from runnerkit.kube import Client
+
+    real_list = Client.list
+
+    def list_as_on_1_29(self, kind, *args, **kw):
+        if kind.kind.startswith("ValidatingAdmissionPolicy"):
+            raise NotFound("the server could not find the requested resource (404 Not Found)", 404)
+        return real_list(self, kind, *args, **kw)
 
     make_namespace(f"gitlab-runner-{unique}")
     path = tmp_path / "runnerkit.yaml"
     path.write_text(spec_text(unique).replace("namespaces: [app-prod-{u}]".format(u=unique), "namespaces: []")
                     .replace("  - name: web\n", "  - name: web\n    gitlab: {projectIds: [42]}\n"))
-    refused = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation")
-    assert refused.code == 1, refused
-    assert "NOT enforced for web" in refused.err and "nothing was changed" in refused.err
-    assert kube.get(BY_KIND["Namespace"], f"web-{unique}") is None
     try:
-        applied = cli_run("apply", path, "--kubeconfig", kubeconfig)
-        assert applied.code == 0, applied
-        assert "warning: the cluster does not serve ValidatingAdmissionPolicy" in applied.err
-        assert "does not serve ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding: skipped 2" in applied.out
+        with monkeypatch.context() as m:
+            m.setattr(Client, "list", list_as_on_1_29)
+            refused = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation")
+            assert refused.code == 1, refused
+            assert "NOT enforced for web" in refused.err and "nothing was changed" in refused.err
+            assert kube.get(BY_KIND["Namespace"], f"web-{unique}") is None
+            applied = cli_run("apply", path, "--kubeconfig", kubeconfig)
+            assert applied.code == 0, applied
+            assert "warning: the cluster does not serve ValidatingAdmissionPolicy" in applied.err
+            assert "does not serve ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding: skipped 2" in applied.out
+        # the real server serves the policy: --require-isolation is satisfied and the policy written
+        served = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation", "-o", "json")
+        assert served.code == 0 and "does not serve" not in served.err + served.out, served
+        policies = kube.list(BY_KIND["ValidatingAdmissionPolicy"], f"runnerkit.io/spec=e2e-{unique}")
+        assert [p["metadata"]["name"] for p in policies] == ["runnerkit-web-gitlab-isolation"]
     finally:
         apply.delete(kube, f"e2e-{unique}", namespaces=True)
 

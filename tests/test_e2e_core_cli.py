@@ -46,7 +46,8 @@ def test_the_shipped_example_applies_and_a_second_apply_writes_nothing(kube, kub
     path = tmp_path / "runnerkit.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     s = spec.load(path)
-    served = [o for o in render(s) if not o["kind"].startswith("ValidatingAdmissionPolicy")]
+    served = render(s)  # every kind, the isolation policies included (Kubernetes >= 1.30)
+    assert {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} <= {o["kind"] for o in served}
     try:
         first = run_cli("apply", path, "--kubeconfig", kubeconfig, "-o", "json")
         assert first.code == 0, first

@@ -229,9 +229,10 @@ projects:
             assert not kube.can(manager, "create", "secrets", ns), ns
         # the project's own ServiceAccount is not the manager: no pod creation in its own namespace
         assert not kube.can(f"system:serviceaccount:web-{unique}:web-ci", "create", "pods/exec", f"web-{unique}")
-        # Kubernetes 1.20 has no ValidatingAdmissionPolicy: apply skipped it, and the gap is reported
-        assert any("does not serve ValidatingAdmissionPolicy" in n for n in result.notes)
-        gap = isolation_gap(objects, {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
-        assert gap and "NOT enforced for web" in gap
+        # the server serves ValidatingAdmissionPolicy: written (first), no gap reported
+        assert not any("does not serve" in n for n in result.notes)
+        assert isolation_gap(objects, set()) is None
+        written = [c.obj["kind"] for c in result.changes if c.obj["kind"].startswith("ValidatingAdmissionPolicy")]
+        assert written == ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     finally:
         apply.delete(kube, spec.name, namespaces=True)

@@ -24,6 +24,7 @@ kind: RunnerkitConfig
 metadata: {{name: iso-{u}}}
 runners:
   - {{name: shared, type: gitlab, namespace: glr-{u}}}
+defaults: {{runner: shared}}
 projects:
   - {{name: web-{u}, gitlab: {{projectIds: [4211]}}}}
   - {{name: infra-{u}, gitlab: {{groups: [platform]}}}}

@@ -17,8 +17,10 @@ from .common import add_kube_options, add_output, add_spec_argument, connect, lo
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
 MAX_TOKEN_SECONDS = 24 * 3600
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-# What every authenticated user may do (system:basic-user; SelfSubjectReview since 1.28): not a grant.
-ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"}
+# What Kubernetes grants every authenticated user by default, so it proves nothing about the
+# account: the self-reviews (system:basic-user; SelfSubjectReview since 1.28) and reading
+# ClusterTrustBundles (system:cluster-trust-bundle-discovery, 1.33+).
+ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews", "clustertrustbundles"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
