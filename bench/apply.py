@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def one_repetition(n: int, prefix: str, order: tuple[str, str], samples: dict, kubeconfig: str,
                    kubectl: str, work: Path, settle: float) -> None:
-    from runnerkit import spec
-    from runnerkit.render import render, to_yaml
+    from runnerkit.model import spec
+    from runnerkit.model.render import render, to_yaml
 
     tools = {}
     for tool in order:

@@ -142,13 +142,13 @@ def find_kubeconfig(explicit: str | None) -> str:
 # -- cluster clean-up -----------------------------------------------------------------------------
 
 def admin_client(kubeconfig: str, concurrency: int = 16):
-    from runnerkit.kube import connect
+    from runnerkit.cluster.client import connect
 
     return connect(kubeconfig, concurrency=concurrency)
 
 
 def namespaces_with_prefix(client, prefix: str) -> list[dict]:
-    from runnerkit.kinds import BY_KIND
+    from runnerkit.model.kinds import BY_KIND
 
     return [ns for ns in client.list(BY_KIND["Namespace"]) if ns["metadata"]["name"].startswith(prefix)]
 

@@ -64,7 +64,7 @@ def kubeconfig() -> str:
 @pytest.fixture
 def kube(kubeconfig):
     """An admin client on the e2e API server."""
-    from runnerkit.kube import connect
+    from runnerkit.cluster.client import connect
 
     return connect(kubeconfig)
 

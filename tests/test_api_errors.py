@@ -9,7 +9,7 @@ import json
 import pytest
 
 from runnerkit.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from runnerkit.kube import api_error
+from runnerkit.cluster.client import api_error
 
 
 def status(code: int, reason: str, message: str) -> bytes:

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from conftest import FIXTURES
-from runnerkit import audit_report
-from runnerkit.audit import CHECKS, Inventory, Scope, audit
-from runnerkit.audit_runner import anchored, matches_anything, runner_namespaces
-from runnerkit.render import render
-from runnerkit.spec import loads
+from runnerkit.diagnose import audit_report
+from runnerkit.diagnose.audit import CHECKS, Inventory, Scope, audit
+from runnerkit.gitlab.audit_rules import anchored, matches_anything, runner_namespaces
+from runnerkit.model.render import render
+from runnerkit.model.spec import loads
 
 ADMIN_RULES = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
-from runnerkit.audit import Scope, audit
-from runnerkit.commands.diagnose import collect
-from runnerkit.kinds import BY_KIND, Kind
-from runnerkit.kube import connect
+from runnerkit.diagnose.audit import Scope, audit
+from runnerkit.cli.diagnose import collect
+from runnerkit.model.kinds import BY_KIND, Kind
+from runnerkit.cluster.client import connect
 
 pytestmark = pytest.mark.e2e
 RBAC = "rbac.authorization.k8s.io/v1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runnerkit.errors import InputError
-from runnerkit.rbac import (Access, RoleIndex, merge_rules, parse_access, rule_allows, selector_matches,
+from runnerkit.model.rbac import (Access, RoleIndex, merge_rules, parse_access, rule_allows, selector_matches,
                             subject_includes, subject_namespace)
 
 

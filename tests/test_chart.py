@@ -15,11 +15,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from runnerkit import helmvalues, spec
-from runnerkit.commands.common import example_text
+from runnerkit.model import helmvalues, spec
+from runnerkit.cli.common import example_text
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
-from runnerkit.presets import GITLAB_MANAGER_RULES, PRESETS
-from runnerkit.render import render
+from runnerkit.model.presets import GITLAB_MANAGER_RULES, PRESETS
+from runnerkit.model.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "runnerkit-tenants"
@@ -215,7 +215,7 @@ def test_helm_template_renders_exactly_the_objects_runnerkit_renders(helm, tmp_p
 def test_parity_covers_every_kind_runnerkit_renders(tmp_path):
     # So "the same objects" is not vacuous: the specs above exercise every kind render produces.
     kinds = {o["kind"] for text in PARITY_SPECS.values() for o in render(spec.loads(text))}
-    from runnerkit.kinds import KINDS
+    from runnerkit.model.kinds import KINDS
     assert kinds == {k.kind for k in KINDS}
 
 

@@ -15,9 +15,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from runnerkit import helmvalues, spec
-from runnerkit.kinds import BY_KIND
-from runnerkit.render import MANAGED_BY, render
+from runnerkit.model import helmvalues, spec
+from runnerkit.model.kinds import BY_KIND
+from runnerkit.model.render import MANAGED_BY, render
 from test_chart import CHART, POLICY_APIS, Helm, tool
 
 pytestmark = pytest.mark.e2e

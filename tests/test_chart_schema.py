@@ -12,9 +12,9 @@ import re
 import pytest
 import yaml
 
-from runnerkit import spec
+from runnerkit.model import spec
 from runnerkit.errors import InputError
-from runnerkit.helmvalues import values_from_document
+from runnerkit.model.helmvalues import values_from_document
 from test_chart import Helm, HELM_VERSIONS
 
 BASE = {

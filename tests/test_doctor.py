@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from runnerkit import doctor_tls, kube
-from runnerkit.doctor_rules import (FAIL, OK, WARN, grant_fix, merged_kubeconfig, namespace_results,
+from runnerkit.diagnose import doctor_tls
+from runnerkit.cluster import client as kube
+from runnerkit.diagnose.doctor_rules import (FAIL, OK, WARN, grant_fix, merged_kubeconfig, namespace_results,
                                     parse_need, self_review_result, token_facts, token_results)
 from runnerkit.errors import InputError
-from runnerkit.rbac import Access
+from runnerkit.model.rbac import Access
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 OPENSSL = shutil.which("openssl") or "openssl"  # needed by the test command (a missing one fails, never skips)
@@ -89,7 +90,7 @@ def test_merged_kubeconfig_first_file_wins_and_ca_paths_are_relative_to_the_file
 
 
 def test_namespace_reasoning():
-    from runnerkit.doctor_rules import Target
+    from runnerkit.diagnose.doctor_rules import Target
 
     kubeconfig = Target("kubeconfig", "https://x", None, "", namespace="web", context="ctx")
     ns, results = namespace_results(kubeconfig, None, {}, None)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from conftest import admin_cluster, eventually, write_kubeconfig
-from runnerkit import apply, spec
-from runnerkit.render import render
+from runnerkit.cluster import apply
+from runnerkit.model import spec
+from runnerkit.model.render import render
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +135,7 @@ def test_changes_are_configured_and_hand_edits_reverted(kube, kubeconfig, provis
     path, s = provisioned
     u = s.name[4:]
     apply.apply(kube, render(s), s.name)
-    from runnerkit.kinds import BY_KIND
+    from runnerkit.model.kinds import BY_KIND
 
     role = kube.get(BY_KIND["Role"], "runnerkit-builds-one-config", f"builds-{u}")
     role["rules"][0]["verbs"] = ["get", "list", "delete"]
@@ -158,7 +159,7 @@ def test_dry_run_changes_nothing(kube, kubeconfig, provisioned, cli_run):
     assert result.code == 0, result
     report = json.loads(result.out)
     assert report["dryRun"] and report["writes"] == 0 and set(report["summary"]) == {"created"}
-    from runnerkit.kinds import BY_KIND
+    from runnerkit.model.kinds import BY_KIND
 
     assert kube.get(BY_KIND["Namespace"], f"web-{s.name[4:]}") is None
 
@@ -173,7 +174,7 @@ def test_prune_removes_undeclared_objects_but_keeps_namespaces(kube, kubeconfig,
     no_prune = json.loads(cli_run("apply", path, "--kubeconfig", kubeconfig, "-o", "json").out)
     assert "pruned" not in no_prune["summary"]
 
-    from runnerkit.kinds import BY_KIND
+    from runnerkit.model.kinds import BY_KIND
 
     dry = cli_run("apply", path, "--kubeconfig", kubeconfig, "--prune", "--prune-namespaces", "--dry-run")
     assert dry.code == 0 and f"namespace/temp-{u} pruned (server dry run)" in dry.out, dry
@@ -225,7 +226,7 @@ def test_missing_target_namespace_is_a_clear_error_and_nothing_is_written(kube, 
     result = cli_run("apply", path, "--kubeconfig", kubeconfig)
     assert result.code == 2
     assert f"namespace 'app-prod-{unique}' does not exist" in result.err and "nothing was changed" in result.err
-    from runnerkit.kinds import BY_KIND
+    from runnerkit.model.kinds import BY_KIND
 
     assert kube.get(BY_KIND["Namespace"], f"web-{unique}") is None
 
@@ -265,8 +266,8 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
     """A cluster older than 1.30 answers 404 to the policy lists: simulated at that one edge, the
     rest is the real server."""
     from runnerkit.errors import NotFound
-    from runnerkit.kinds import BY_KIND
-    from runnerkit.kube import Client
+    from runnerkit.model.kinds import BY_KIND
+    from runnerkit.cluster.client import Client
 
     real_list = Client.list
 

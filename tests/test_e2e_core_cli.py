@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from conftest import admin_cluster, run_cli, write_kubeconfig
-from runnerkit import apply, spec
-from runnerkit.commands.common import example_text
-from runnerkit.kinds import BY_KIND, Kind
-from runnerkit.render import render
+from runnerkit.cluster import apply
+from runnerkit.model import spec
+from runnerkit.cli.common import example_text
+from runnerkit.model.kinds import BY_KIND, Kind
+from runnerkit.model.render import render
 
 pytestmark = pytest.mark.e2e
 NS, SA = BY_KIND["Namespace"], BY_KIND["ServiceAccount"]
@@ -133,12 +134,12 @@ def test_writes_go_out_concurrently_and_never_above_the_bound(kubeconfig, unique
         assert peak[0] == 3  # 6 namespaces, then 18 accounts/roles and 6 bindings: 3 at a time
     finally:
         monkeypatch.undo()
-        from runnerkit.kube import connect
+        from runnerkit.cluster.client import connect
         apply.delete(connect(kubeconfig), f"e2e-core-{unique}", namespaces=True)
 
 
 def test_concurrency_must_be_positive_and_its_default_is_documented(tmp_path):
-    from runnerkit.kube import DEFAULT_CONCURRENCY
+    from runnerkit.cluster.client import DEFAULT_CONCURRENCY
 
     r = run_cli("apply", small_spec(tmp_path, "x", 1), "--concurrency", "0")
     assert r.code == 2 and "--concurrency" in r.err

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
-from runnerkit import spec as spec_mod
+from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github import arc
 from runnerkit.github.runner import find_workload

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import KUBECTL, run_cli
-from runnerkit import spec as spec_mod
+from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.snippets import workflow_snippet
 from test_kubeconfig import CA, TOKEN, fake_pod

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
-from runnerkit import spec as spec_mod
+from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.arc import RUNNER_KINDS
 from runnerkit.github.runner import patch_runner, served
@@ -37,7 +37,7 @@ def minimal_crd(source: dict) -> dict:
 @pytest.fixture(scope="module")
 def arc_crds(kubeconfig):
     """Install the two ARC kinds (left installed: cluster-scoped and shared, harmless to others)."""
-    from runnerkit.kube import connect
+    from runnerkit.cluster.client import connect
 
     kube = connect(kubeconfig)
     for f in sorted((ARC / "crds").glob("*.yaml")):

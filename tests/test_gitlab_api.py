@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from conftest import run_cli
-from runnerkit.commands.common import example_text
+from runnerkit.cli.common import example_text
 from runnerkit.gitlab.api import GitlabClient, api_base, encode_project
 
 TOKEN = "glpat-s3cr3t-token-value"

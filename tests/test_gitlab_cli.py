@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
-from runnerkit.commands.common import example_text
+from runnerkit.cli.common import example_text
 
 CHART = FIXTURES / "gitlab-runner"
 NS_REGEX, SA_REGEX = "^(?:cicd|web-app)$", "^(?:cicd-ci|web-app-ci)$"

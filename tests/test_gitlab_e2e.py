@@ -9,13 +9,14 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, eventually, run_cli
-from runnerkit import apply, spec as spec_mod
+from runnerkit.cluster import apply
+from runnerkit.model import spec as spec_mod
 from runnerkit.errors import Conflict
 from runnerkit.gitlab import configmap
 from runnerkit.gitlab.isolation import isolation_gap
 from runnerkit.gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, TEMPLATE_KEY, wanted_for
-from runnerkit.kinds import RBAC, Kind
-from runnerkit.render import render
+from runnerkit.model.kinds import RBAC, Kind
+from runnerkit.model.render import render
 
 pytestmark = pytest.mark.e2e
 

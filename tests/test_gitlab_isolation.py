@@ -7,12 +7,12 @@ import kubernetes_validate
 import pytest
 from celpy import celtypes
 
-from runnerkit import spec as spec_mod
-from runnerkit.commands.common import example_text
+from runnerkit.model import spec as spec_mod
+from runnerkit.cli.common import example_text
 from runnerkit.gitlab.isolation import (ID_LABEL, NAMESPACE_LABEL, POLICY_KINDS, ROOT_NAMESPACE_LABEL,
                                         IsolationUnavailable, isolation_gap, require_isolation, policy_name,
                                         sanitize_label)
-from runnerkit.render import render
+from runnerkit.model.render import render
 
 MANAGER = "system:serviceaccount:gitlab-runner:gitlab-runner"
 SPEC = spec_mod.loads("""apiVersion: runnerkit.io/v1alpha1

@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 
 from conftest import eventually, run_cli
-from runnerkit import apply, spec as spec_mod
+from runnerkit.cluster import apply
+from runnerkit.model import spec as spec_mod
 from runnerkit.errors import ApiError
 from runnerkit.gitlab import isolation
 from runnerkit.gitlab.enforcement import ENFORCED, check_isolation, probe_pod
 from runnerkit.gitlab.isolation import ID_LABEL, NAMESPACE_LABEL, ROOT_NAMESPACE_LABEL, sanitize_label
-from runnerkit.kinds import BY_KIND
-from runnerkit.render import render
+from runnerkit.model.kinds import BY_KIND
+from runnerkit.model.render import render
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +130,7 @@ def test_a_refused_policy_grants_the_manager_nothing(kube, kubeconfig, unique, t
 
 
 def test_the_chart_enforces_the_same_isolation(kube, kubeconfig, unique, tmp_path, make_namespace):
-    from runnerkit import helmvalues
+    from runnerkit.model import helmvalues
     from test_chart import CHART, Helm
 
     u = unique

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from runnerkit import spec as spec_mod
-from runnerkit.commands.common import example_text
+from runnerkit.model import spec as spec_mod
+from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
 

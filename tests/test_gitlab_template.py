@@ -9,8 +9,8 @@ import re2
 import yaml
 
 from conftest import FIXTURES, changed_lines
-from runnerkit import spec as spec_mod
-from runnerkit.commands.common import example_text
+from runnerkit.model import spec as spec_mod
+from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.template import (ALLOW_ANY, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, TEMPLATE_KEY, Wanted,
                                        anchored_alternation, edit_template, wanted_for)

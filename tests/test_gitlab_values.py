@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, changed_lines
-from runnerkit import spec as spec_mod
-from runnerkit.commands.common import example_text
+from runnerkit.model import spec as spec_mod
+from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, wanted_for
 from runnerkit.gitlab.values import edit_values

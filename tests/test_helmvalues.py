@@ -6,9 +6,9 @@ import json
 
 import yaml
 
-from runnerkit import helmvalues, spec
-from runnerkit.commands.common import example_text
-from runnerkit.render import render
+from runnerkit.model import helmvalues, spec
+from runnerkit.cli.common import example_text
+from runnerkit.model.render import render
 
 SPEC = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from runnerkit import kubeconfig as kc
+from runnerkit.cluster import kubeconfig as kc
 from runnerkit.errors import InputError
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"

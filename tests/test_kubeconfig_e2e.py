@@ -13,9 +13,9 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import CACHE, KUBECTL, NO_KUBECTL, admin_cluster, one_project_spec, run_cli
-from runnerkit.kinds import Kind
-from runnerkit.kube import connect
-from runnerkit.spec import KNOWN_VERBS
+from runnerkit.model.kinds import Kind
+from runnerkit.cluster.client import connect
+from runnerkit.model.spec import KNOWN_VERBS
 
 pytestmark = pytest.mark.e2e
 

@@ -22,12 +22,12 @@ def imported_modules(path: Path) -> set[str]:
 def test_only_kube_py_imports_kubernetes():
     importers = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                        if "kubernetes" in imported_modules(p))
-    assert importers == ["kube.py"]
+    assert importers == ["cluster/client.py"]
 
 
 def test_cli_start_up_and_render_do_not_load_the_kubernetes_client():
     code = ("import sys, runnerkit.cli as c; c.build_parser(); "
-            "from runnerkit import render, spec, plan; "
+            "from runnerkit.model import render, spec, plan; "
             "print('kubernetes' in sys.modules, 'requests' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

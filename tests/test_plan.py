@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from runnerkit.errors import InputError
-from runnerkit.plan import (CONFIGURE, CREATE, KEEP, PRUNE, UNCHANGED, is_subset, missing_namespaces,
+from runnerkit.model.plan import (CONFIGURE, CREATE, KEEP, PRUNE, UNCHANGED, is_subset, missing_namespaces,
                             plan, with_fingerprint)
 
 LABELS = {"runnerkit.io/spec": "s"}

@@ -1,6 +1,6 @@
 """Each preset's exact rules, pinned: a change here is a change in what CI jobs may do."""
 
-from runnerkit.presets import GITLAB_MANAGER_RULES, PRESETS
+from runnerkit.model.presets import GITLAB_MANAGER_RULES, PRESETS
 
 RW = ["get", "list", "watch", "create", "update", "patch", "delete"]
 READ = ["get", "list", "watch"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from runnerkit import apply, spec
+from runnerkit.cluster import apply
+from runnerkit.model import spec
 from runnerkit.errors import InputError
-from runnerkit.render import render
+from runnerkit.model.render import render
 
 pytestmark = pytest.mark.e2e
 

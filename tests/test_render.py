@@ -5,9 +5,9 @@ import json
 import pytest
 import yaml
 
-from runnerkit import spec
-from runnerkit.commands.common import example_text
-from runnerkit.render import render, to_json, to_yaml
+from runnerkit.model import spec
+from runnerkit.cli.common import example_text
+from runnerkit.model.render import render, to_json, to_yaml
 
 HEAD = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runnerkit import spec
+from runnerkit.model import spec
 from runnerkit.errors import InputError, SpecError
 
 HEAD = """apiVersion: runnerkit.io/v1alpha1

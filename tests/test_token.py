@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from conftest import one_project_spec, run_cli
-from runnerkit import kube as kube_mod
-from runnerkit.commands.incluster import parse_duration
+from runnerkit.cluster import client as kube_mod
+from runnerkit.cli.incluster import parse_duration
 from runnerkit.errors import InputError
-from runnerkit.incluster import token_claims
-from runnerkit.kinds import Kind
+from runnerkit.cluster.incluster import token_claims
+from runnerkit.model.kinds import Kind
 
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 SERVICE_ACCOUNT = Kind("ServiceAccount", "v1", "serviceaccounts", True, 0)

@@ -1,4 +1,4 @@
-"""runnerkit.transport: requests on the official client's pool, with its auth on every request.
+"""runnerkit.cluster.transport: requests on the official client's pool, with its auth on every request.
 e2e: token and exec-plugin kubeconfigs authenticate against the real API server."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import kubeconfig_doc
-from runnerkit import transport
+from runnerkit.cluster import transport
 from runnerkit.errors import Forbidden, Unreachable
 
 
@@ -64,7 +64,7 @@ def _allowed_eventually(client, ns: str) -> None:
 
 
 def test_token_kubeconfig_authenticates(kubeconfig, reader_token, write):
-    from runnerkit import kube
+    from runnerkit.cluster import client as kube
 
     ns, token = reader_token
     path = write(kubeconfig_doc(_cluster(kubeconfig), {"token": token}), "token.kubeconfig")
@@ -75,7 +75,7 @@ def test_token_kubeconfig_authenticates(kubeconfig, reader_token, write):
 
 
 def test_exec_plugin_kubeconfig_authenticates(kubeconfig, reader_token, write, tmp_path):
-    from runnerkit import kube
+    from runnerkit.cluster import client as kube
 
     ns, token = reader_token
     plugin = tmp_path / "plugin.py"
@@ -90,7 +90,7 @@ def test_exec_plugin_kubeconfig_authenticates(kubeconfig, reader_token, write, t
 
 
 def test_tls_server_name_and_insecure_skip_verify(kubeconfig, write):
-    from runnerkit import kube
+    from runnerkit.cluster import client as kube
 
     cluster, user = _cluster(kubeconfig), yaml.safe_load(open(kubeconfig))["users"][0]["user"]
     good = kube.connect(write(kubeconfig_doc({**cluster, "tls-server-name": "kubernetes.default"}, user), "sni"))

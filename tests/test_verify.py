@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from runnerkit import verify, verify_report
-from runnerkit.rbac import Access, RoleIndex
-from runnerkit.spec import loads
+from runnerkit.diagnose import verify, verify_report
+from runnerkit.model.rbac import Access, RoleIndex
+from runnerkit.model.spec import loads
 
 SPEC = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig
@@ -49,7 +49,7 @@ def questions(acct, **match):
 
 
 def find(acct, text, namespace):
-    from runnerkit.rbac import parse_access
+    from runnerkit.model.rbac import parse_access
 
     a = parse_access(text)
     return next(q for q in acct.questions if q.access == a and q.namespace == namespace)
@@ -144,7 +144,7 @@ def test_undeclared_bindings():
 
 
 def test_compact_drift_lines():
-    from runnerkit.rbac import parse_access
+    from runnerkit.model.rbac import parse_access
 
     qs = [verify.Question("u", parse_access(t), ns, False, "probe", "x") for t, ns in (
         ("get pods", "a"), ("list pods", "a"), ("get services", "a"), ("list services", "a"),
@@ -154,7 +154,7 @@ def test_compact_drift_lines():
 
 
 def test_review_attributes_and_service_account_groups():
-    from runnerkit import kube
+    from runnerkit.cluster import client as kube
 
     assert kube._sa_groups("system:serviceaccount:web:web-ci") == [
         "system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"]

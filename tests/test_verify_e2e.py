@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from runnerkit.commands import diagnose
+from runnerkit.cli import diagnose
 
 pytestmark = pytest.mark.e2e
 RBAC = "rbac.authorization.k8s.io/v1"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..errors import ApiError, InputError, Unauthorized, Unreachable
-from ..spec import Project
+from ..model.spec import Project
 
 API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

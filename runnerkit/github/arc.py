@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..kinds import Kind
-from ..presets import PRESETS
-from ..spec import Project
+from ..model.kinds import Kind
+from ..model.presets import PRESETS
+from ..model.spec import Project
 
 CHART = "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set"
 CONTAINER_MODES = ("default", "dind", "kubernetes", "kubernetes-novolume")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from ..errors import InputError
-from ..spec import Project
+from ..model.spec import Project
 from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import InputError
-from ..spec import Project, Spec
+from ..model.spec import Project, Spec
 
 ACTION_PATH = "./.github/actions/setup-kube"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import Conflict, InputError
-from ..kinds import Kind
-from ..spec import Runner
+from ..model.kinds import Kind
+from ..model.spec import Runner
 from .template import TEMPLATE_KEY, Edit, Wanted, edit_template, unified_diff
 
 CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", True, 0)

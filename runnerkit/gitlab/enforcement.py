@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ApiError, NotFound
-from ..kinds import BY_KIND
-from ..spec import Project, Spec
+from ..model.kinds import BY_KIND
+from ..model.spec import Project, Spec
 from .isolation import (ID_LABEL, NAMESPACE_LABEL, ROOT_NAMESPACE_LABEL, isolation_projects, manager_username,
                         policy_name, render_isolation, sanitize_label)
 

@@ -22,8 +22,8 @@ import re
 from typing import Iterable
 
 from ..errors import RunnerkitError
-from ..kinds import ADMISSION
-from ..spec import Project, Spec
+from ..model.kinds import ADMISSION
+from ..model.spec import Project, Spec
 
 ID_LABEL = "project.runner.gitlab.com/id"
 NAMESPACE_LABEL = "project.runner.gitlab.com/namespace"
@@ -52,7 +52,7 @@ def policy_name(p: Project) -> str:
 
 
 def render_isolation(spec: Spec) -> list[dict]:
-    from ..render import meta  # render imports this module lazily; import back the same way
+    from ..model.render import meta  # render imports this module lazily; import back the same way
 
     objects = []
     for p in isolation_projects(spec):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
-from ..spec import Project, Spec
+from ..model.spec import Project, Spec
 
 NAMESPACE_VARIABLE = "KUBERNETES_NAMESPACE_OVERWRITE"
 SERVICE_ACCOUNT_VARIABLE = "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE"

@@ -16,7 +16,7 @@ from tomlkit.exceptions import ParseError
 from tomlkit.items import AoT, String, Table
 
 from ..errors import InputError, RunnerkitError
-from ..spec import Runner, Spec
+from ..model.spec import Runner, Spec
 
 TEMPLATE_KEY = "config.template.toml"
 NAMESPACE_KEY = "namespace_overwrite_allowed"

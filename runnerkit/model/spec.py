@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import presets
-from .errors import InputError, SpecError, read_input
+from ..errors import InputError, SpecError, read_input
 from .yamlsrc import Located, format_path, parse
 
 API_VERSION = "runnerkit.io/v1alpha1"

@@ -3,7 +3,7 @@ and every drift with the authorizer's reason. Pure."""
 
 from __future__ import annotations
 
-from .rbac import MATRIX_VERBS, Access
+from ..model.rbac import MATRIX_VERBS, Access
 from .verify import Outcome, Question
 
 LEGEND = "✔ allowed as declared  · denied as expected  ✘ declared but denied  ! allowed but not declared"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .audit_runner import runner_config_findings, runner_namespaces
-from .rbac import (RBAC_GROUP, READ_VERBS, Access, RoleIndex, is_wildcard, rule_text, rules_allow,
+from ..gitlab.audit_rules import runner_config_findings, runner_namespaces
+from ..model.rbac import (RBAC_GROUP, READ_VERBS, Access, RoleIndex, is_wildcard, rule_text, rules_allow,
                    subject_namespace, subject_text)
 
 CRITICAL, HIGH, MEDIUM = "CRITICAL", "HIGH", "MEDIUM"

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import presets
-from .errors import InputError
-from .rbac import Access, expand, merge_rules, parse_access
+from ..model import presets
+from ..errors import InputError
+from ..model.rbac import Access, expand, merge_rules, parse_access
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 MARK = {OK: "✔", WARN: "!", FAIL: "✘", SKIP: "-"}

@@ -12,7 +12,7 @@ import shlex
 
 import yaml
 
-from .errors import InputError
+from ..errors import InputError
 
 CLUSTER = "kubernetes"
 USER = "serviceaccount"

@@ -11,8 +11,8 @@ import gc
 import importlib
 import sys
 
-from . import __version__
-from .errors import RunnerkitError
+from .. import __version__
+from ..errors import RunnerkitError
 
 COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "snippet", "diagnose")
 
@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"runnerkit.commands.{name}")
+            module = importlib.import_module(f"runnerkit.cli.{name}")
         except ModuleNotFoundError as e:
-            if e.name != f"runnerkit.commands.{name}":
+            if e.name != f"runnerkit.cli.{name}":
                 raise
             continue
         module.register(commands)

@@ -114,7 +114,7 @@ def default_kubeconfig_path() -> Path:
 
 def identity(token: str) -> str | None:
     """Who a ServiceAccount token says it is (from its claims, locally; never the token itself)."""
-    from ..incluster import token_claims
+    from ..cluster.incluster import token_claims
 
     try:
         claims = token_claims(token)
@@ -124,7 +124,7 @@ def identity(token: str) -> str | None:
 
 
 def _expiry(token: str) -> datetime | None:
-    from ..incluster import token_claims
+    from ..cluster.incluster import token_claims
 
     try:
         exp = token_claims(token).get("exp")
@@ -137,8 +137,8 @@ def _expiry(token: str) -> datetime | None:
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
-    from .. import kubeconfig as kc
-    from ..incluster import pod_account
+    from ..cluster import kubeconfig as kc
+    from ..cluster.incluster import pod_account
 
     pod = pod_account()
     server = kc.check_server(args.server) if args.server else pod.server
@@ -204,7 +204,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
 def verify(kubeconfig_path: str, namespace: str, who: str | None) -> int:
     """Ask the API server what this identity may do in the namespace; exit 1 if nothing."""
-    from ..kube import connect as kube_connect
+    from ..cluster.client import connect as kube_connect
 
     client = kube_connect(kubeconfig_path)
     try:
@@ -235,7 +235,7 @@ def verify(kubeconfig_path: str, namespace: str, who: str | None) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from .. import kubeconfig as kc
+    from ..cluster import kubeconfig as kc
 
     project = load_spec(args).project(args.project)
     seconds = parse_duration(args.duration)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .errors import InputError
+from ..errors import InputError
 from .kinds import kind_of, sort_key
 from .render import SPEC_LABEL
 

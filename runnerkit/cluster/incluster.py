@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-from . import __version__
+from .. import __version__
 
 class Transport:
     def __init__(self, host: str, open_: Callable[..., Any], auth: Callable[[], dict], ca: bytes | None):

@@ -36,7 +36,7 @@ def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...], default: st
 
 
 def connect(args: argparse.Namespace, concurrency: int | None = None):
-    from ..kube import DEFAULT_CONCURRENCY, connect as kube_connect
+    from ..cluster.client import DEFAULT_CONCURRENCY, connect as kube_connect
 
     return kube_connect(args.kubeconfig, args.context, concurrency or DEFAULT_CONCURRENCY)
 
@@ -46,7 +46,7 @@ def example_text() -> str:
 
 
 def load_spec(args: argparse.Namespace):
-    from .. import spec
+    from ..model import spec
 
     if getattr(args, "example", False):
         return spec.loads(example_text(), "example:runnerkit.yaml")

@@ -13,7 +13,7 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from .audit import Finding
+    from ..diagnose.audit import Finding
 
 TEMPLATE_KEY = "config.template.toml"
 CONFIG_KEY = "config.toml"
@@ -118,7 +118,7 @@ def _toml_value(value: Any) -> str:
 
 
 def runner_config_findings(config_maps: list[dict]) -> list["Finding"]:
-    from .audit import finding
+    from ..diagnose.audit import finding
 
     out = []
     for cm in config_maps:

@@ -15,9 +15,9 @@ import yaml
 from . import doctor_tls
 from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_facts, token_results)
-from .errors import ApiError, Forbidden, InputError, Unauthorized
-from .incluster import pod_account, token_claims
-from .rbac import parse_service_account_user
+from ..errors import ApiError, Forbidden, InputError, Unauthorized
+from ..cluster.incluster import pod_account, token_claims
+from ..model.rbac import parse_service_account_user
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
@@ -260,8 +260,8 @@ def _connection(report: Report, target: Target, pod) -> bool:
 
 
 def _client(options: Options, target: Target, pod, pod_ns: str | None, tmp: str):
-    from . import kube
-    from .kubeconfig import from_token_file, to_yaml
+    from ..cluster import client as kube
+    from ..cluster.kubeconfig import from_token_file, to_yaml
 
     if target.source == "in-cluster":
         path = Path(tmp) / "kubeconfig"
@@ -316,7 +316,7 @@ def _self_review(report: Report, client, sa: tuple[str, str] | None) -> None:
 
 
 def _service_account_exists(report: Report, client, namespace: str, name: str) -> bool:
-    from .kinds import BY_KIND
+    from ..model.kinds import BY_KIND
 
     try:
         found = client.get(BY_KIND["ServiceAccount"], name, namespace)

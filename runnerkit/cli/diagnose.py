@@ -94,12 +94,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .. import doctor
-    from ..doctor_rules import FAIL, MARK
+    from ..diagnose import doctor
+    from ..diagnose.doctor_rules import FAIL, MARK
 
     spec = None
     if args.spec:
-        from .. import spec as spec_module
+        from ..model import spec as spec_module
 
         spec = spec_module.load(args.spec)
     report = doctor.run(doctor.Options(args.kubeconfig, args.context, args.as_user, tuple(args.need),
@@ -128,8 +128,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def collect(client):
     """One list call per kind, across all namespaces, concurrently (no per-object GETs, no paging)."""
-    from ..audit import Inventory
-    from ..kinds import BY_KIND, Kind
+    from ..diagnose.audit import Inventory
+    from ..model.kinds import BY_KIND, Kind
 
     kinds = [BY_KIND["ClusterRole"], BY_KIND["Role"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"],
              BY_KIND["ServiceAccount"], Kind("ConfigMap", "v1", "configmaps", True, 0)]
@@ -137,13 +137,13 @@ def collect(client):
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .. import audit_report
-    from ..audit import Scope, audit
+    from ..diagnose import audit_report
+    from ..diagnose.audit import Scope, audit
     from ..errors import Forbidden
 
     spec_namespaces: frozenset[str] = frozenset()
     if args.spec:
-        from .. import spec as spec_module
+        from ..model import spec as spec_module
 
         spec = spec_module.load(args.spec)
         spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
@@ -170,10 +170,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .. import verify, verify_report
+    from ..diagnose import verify, verify_report
     from ..gitlab.enforcement import check_isolation
-    from ..kinds import BY_KIND
-    from ..rbac import RoleIndex
+    from ..model.kinds import BY_KIND
+    from ..model.rbac import RoleIndex
 
     spec = load_spec(args)
     for name in args.project:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import __version__
+from .. import __version__
 from .audit import CHECKS, CRITICAL, HIGH, Finding, Report
 
 SARIF_LEVEL = {CRITICAL: "error", HIGH: "error"}

@@ -9,11 +9,11 @@ from typing import Callable
 
 import yaml
 
-from .errors import ApiError, InputError, NotFound
-from .kinds import KINDS, Kind, kind_of
-from .kube import Client
-from .plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
-from .render import MANAGED_BY, SPEC_LABEL
+from ..errors import ApiError, InputError, NotFound
+from ..model.kinds import KINDS, Kind, kind_of
+from .client import Client
+from ..model.plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
+from ..model.render import MANAGED_BY, SPEC_LABEL
 
 GUARDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # written before grants
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import presets
-from .rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
+from ..model import presets
+from ..model.rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
                    service_account_user, subject_includes)
-from .render import render
-from .spec import Project, Runner, Spec
+from ..model.render import render
+from ..model.spec import Project, Runner, Spec
 
 MATRIX_RESOURCES = (("secrets", ""), ("configmaps", ""), ("pods", ""), ("pods/exec", ""), ("pods/log", ""),
                     ("serviceaccounts", ""), ("serviceaccounts/token", ""), ("services", ""),
@@ -201,7 +201,7 @@ def _unique(questions: list[Question]) -> list[Question]:
 
 
 def _probes(user: str, texts, namespace: str | None, declared: Declared, label: str) -> list[Question]:
-    from .rbac import parse_access
+    from ..model.rbac import parse_access
 
     out = []
     for text in texts:

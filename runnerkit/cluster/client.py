@@ -2,7 +2,7 @@
 
 Objects stay plain dicts, sent and received as raw JSON so nothing is converted to typed models and
 back. The official client loads kubeconfigs (or the in-cluster account) and owns TLS and auth;
-requests go out through runnerkit.transport on the connection pool it built.
+requests go out through runnerkit.cluster.transport on the connection pool it built.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from .transport import Transport, encode, from_api_client, query_string
-from .errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
+from ..errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
                      Unreachable)
 from .incluster import sa_dir
-from .kinds import Kind, kind_of
+from ..model.kinds import Kind, kind_of
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -114,11 +114,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ..render import render, to_json, to_yaml
+    from ..model.render import render, to_json, to_yaml
 
     spec = load_spec(args)
     if args.format == "helm-values":
-        from .. import helmvalues
+        from ..model import helmvalues
 
         values = helmvalues.to_helm_values(spec)
         if args.output == "json":
@@ -132,8 +132,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .. import apply
-    from ..render import render
+    from ..cluster import apply
+    from ..model.render import render
 
     from ..gitlab.isolation import require_isolation
 
@@ -154,8 +154,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .. import apply
-    from ..render import render
+    from ..cluster import apply
+    from ..model.render import render
 
     spec = load_spec(args)
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
@@ -167,7 +167,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from .. import apply
+    from ..cluster import apply
 
     spec = load_spec(args)
     result = apply.delete(connect(args), spec.name, dry_run=args.dry_run, namespaces=args.delete_namespaces)

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from ..errors import InputError
 
 Path = tuple  # ("projects", 2, "namespace")
 

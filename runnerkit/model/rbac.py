@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import InputError
+from ..errors import InputError
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 READ_VERBS = ("get", "list", "watch")

@@ -17,7 +17,7 @@ GITLAB_MANAGER_ROLE = "runnerkit-gitlab-manager"
 
 
 def render(spec: Spec) -> list[dict]:
-    from .gitlab.isolation import render_isolation  # gitlab/ builds on this module
+    from ..gitlab.isolation import render_isolation  # gitlab/ builds on this module
 
     objects: list[dict] = []
     for project in spec.projects:

@@ -1,1 +1,0 @@
-"""Subcommands. Each module has `register(subparsers)`; heavy imports happen inside handlers."""
