@@ -6,15 +6,13 @@ ClusterRoles resolved once, and what a role can do is computed once per (role, b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-from ..gitlab.audit_rules import runner_config_findings, runner_namespaces
+from ..gitlab.audit_rules import RUNNER_CHECKS, runner_config_findings, runner_namespaces
+from ..model.findings import CRITICAL, HIGH, MEDIUM, RANK, SEVERITIES, Check, Finding, make_finding
 from ..model.rbac import (RBAC_GROUP, READ_VERBS, Access, RoleIndex, is_wildcard, rule_text, rules_allow,
                    subject_namespace, subject_text)
 
-CRITICAL, HIGH, MEDIUM = "CRITICAL", "HIGH", "MEDIUM"
-SEVERITIES = (CRITICAL, HIGH, MEDIUM)
-RANK = {s: i for i, s in enumerate(SEVERITIES)}
 CLUSTER_ADMIN = "cluster-admin"
 BOOTSTRAP_NAMESPACE = "kube-system"
 # Groups that stand for many workload identities: never excluded as "system:" subjects.
@@ -26,16 +24,7 @@ WORKLOADS = tuple(Access("create", r, g) for r, g in (
 SECRET_READS = tuple(Access(v, "secrets") for v in READ_VERBS)
 
 
-@dataclass(frozen=True)
-class Check:
-    id: str
-    severity: str
-    title: str
-    why: str
-    fix: str  # may use {binding}, {role}, {subject}
-
-
-CHECKS: dict[str, Check] = {c.id: c for c in (
+RBAC_CHECKS = (
     Check("default-sa-admin", CRITICAL, "default ServiceAccount bound to cluster-admin or a wildcard role",
           "every pod in the namespace that does not name a ServiceAccount runs as `default`: every CI job "
           "there owns what this role reaches",
@@ -91,28 +80,8 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
     Check("cluster-admin-user", MEDIUM, "cluster-admin bound to a user or group",
           "cluster-admin is unrestricted: keep the list of humans who hold it short and reviewed",
           "confirm {subject} needs cluster-admin; otherwise delete {binding}"),
-    Check("overwrite-any", HIGH, "runner lets jobs choose any namespace or ServiceAccount",
-          "a job that sets KUBERNETES_NAMESPACE_OVERWRITE / KUBERNETES_SERVICE_ACCOUNT_OVERWRITE can run "
-          "in any namespace the runner reaches, as any ServiceAccount there",
-          "`runnerkit gitlab configure-runner runnerkit.yaml` writes anchored regexes of exactly the "
-          "namespaces and ServiceAccounts the spec declares"),
-    Check("overwrite-any-other", MEDIUM, "runner lets jobs overwrite pod settings freely",
-          "jobs may set that pod field to any value (node selectors, tolerations, labels or annotations "
-          "that policies key on)",
-          "narrow the regex to the values jobs need, anchored with ^...$"),
-    Check("overwrite-unanchored", MEDIUM, "unanchored overwrite regex",
-          "the runner matches these regexes unanchored (Go RE2 MatchString): `ci` also allows "
-          "`ci-prod` and `kube-system-ci`",
-          "anchor it as ^(?:a|b)$; `runnerkit gitlab configure-runner runnerkit.yaml` writes it so"),
-    Check("bearer-token-overwrite", MEDIUM, "jobs may supply their own bearer token",
-          "with bearer_token_overwrite_allowed = true a job's KUBERNETES_BEARER_TOKEN replaces the "
-          "runner's credentials, so the runner's namespace and ServiceAccount limits no longer apply",
-          "set bearer_token_overwrite_allowed = false (or remove it) under [runners.kubernetes]"),
-    Check("multiple-runners-template", MEDIUM, "runner template with more than one [[runners]]",
-          "`gitlab-runner register --template-config` merges only the first [[runners]] entry: the "
-          "settings in the others (often the restrictive ones) are silently ignored",
-          "keep exactly one [[runners]] section in config.template.toml"),
-)}
+)
+CHECKS: dict[str, Check] = {c.id: c for c in RBAC_CHECKS + RUNNER_CHECKS}
 
 
 @dataclass(frozen=True)
@@ -135,38 +104,9 @@ class Scope:
     spec_namespaces: frozenset[str] = frozenset()  # runner and project namespaces of --spec
 
 
-@dataclass(frozen=True, order=True)
-class Finding:
-    rank: int
-    check: str
-    subject: str
-    binding: str
-    severity: str
-    role: str = ""
-    rule: str = ""
-    namespace: str | None = None
-    detail: str = ""
-
-    @property
-    def why(self) -> str:
-        return CHECKS[self.check].why + (f" ({self.detail})" if self.detail else "")
-
-    @property
-    def fix(self) -> str:
-        return CHECKS[self.check].fix.format(binding=self.binding or "it", role=self.role or "the role",
-                                             subject=self.subject)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        del out["rank"]
-        out.update(title=CHECKS[self.check].title, why=self.why, fix=self.fix)
-        return out
-
-
 def finding(check: str, subject: str, binding: str = "", role: str = "", rule: str = "",
             namespace: str | None = None, detail: str = "", severity: str | None = None) -> Finding:
-    severity = severity or CHECKS[check].severity
-    return Finding(RANK[severity], check, subject, binding, severity, role, rule, namespace, detail)
+    return make_finding(CHECKS[check], subject, binding, role, rule, namespace, detail, severity)
 
 
 @dataclass

@@ -5,20 +5,45 @@ settings. Pure: ConfigMap dicts in, findings out.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     tomllib = None  # type: ignore[assignment]
 
-if TYPE_CHECKING:
-    from ..diagnose.audit import Finding
+from ..model.findings import HIGH, MEDIUM, Check, Finding, make_finding
+from .template import TEMPLATE_KEY
 
-TEMPLATE_KEY = "config.template.toml"
 CONFIG_KEY = "config.toml"
 IDENTITY_KEYS = ("namespace_overwrite_allowed", "service_account_overwrite_allowed")
 BEARER_KEY = "bearer_token_overwrite_allowed"
+
+RUNNER_CHECKS = (
+    Check("overwrite-any", HIGH, "runner lets jobs choose any namespace or ServiceAccount",
+          "a job that sets KUBERNETES_NAMESPACE_OVERWRITE / KUBERNETES_SERVICE_ACCOUNT_OVERWRITE can run "
+          "in any namespace the runner reaches, as any ServiceAccount there",
+          "`runnerkit gitlab configure-runner runnerkit.yaml` writes anchored regexes of exactly the "
+          "namespaces and ServiceAccounts the spec declares"),
+    Check("overwrite-any-other", MEDIUM, "runner lets jobs overwrite pod settings freely",
+          "jobs may set that pod field to any value (node selectors, tolerations, labels or annotations "
+          "that policies key on)",
+          "narrow the regex to the values jobs need, anchored with ^...$"),
+    Check("overwrite-unanchored", MEDIUM, "unanchored overwrite regex",
+          "the runner matches these regexes unanchored (Go RE2 MatchString): `ci` also allows "
+          "`ci-prod` and `kube-system-ci`",
+          "anchor it as ^(?:a|b)$; `runnerkit gitlab configure-runner runnerkit.yaml` writes it so"),
+    Check("bearer-token-overwrite", MEDIUM, "jobs may supply their own bearer token",
+          "with bearer_token_overwrite_allowed = true a job's KUBERNETES_BEARER_TOKEN replaces the "
+          "runner's credentials, so the runner's namespace and ServiceAccount limits no longer apply",
+          "set bearer_token_overwrite_allowed = false (or remove it) under [runners.kubernetes]"),
+    Check("multiple-runners-template", MEDIUM, "runner template with more than one [[runners]]",
+          "`gitlab-runner register --template-config` merges only the first [[runners]] entry: the "
+          "settings in the others (often the restrictive ones) are silently ignored",
+          "keep exactly one [[runners]] section in config.template.toml"),
+)
+_BY_ID = {c.id: c for c in RUNNER_CHECKS}
+
 # A regex that allows all of these allows anything a job could ask for.
 PROBES = ("kube-system", "default", "a", "zz-9.x")
 
@@ -117,9 +142,11 @@ def _toml_value(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else '"' + str(value) + '"'
 
 
-def runner_config_findings(config_maps: list[dict]) -> list["Finding"]:
-    from ..diagnose.audit import finding
+def finding(check: str, subject: str, rule: str = "", namespace: str | None = None, detail: str = "") -> Finding:
+    return make_finding(_BY_ID[check], subject, rule=rule, namespace=namespace, detail=detail)
 
+
+def runner_config_findings(config_maps: list[dict]) -> list[Finding]:
     out = []
     for cm in config_maps:
         meta = cm.get("metadata") or {}
