@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 def one_repetition(n: int, prefix: str, order: tuple[str, str], samples: dict, kubeconfig: str,
                    kubectl: str, work: Path, settle: float) -> None:
     from runnerkit.model import spec
-    from runnerkit.model.render import render, to_yaml
+    from runnerkit.desired import render
+    from runnerkit.model.render import to_yaml
 
     tools = {}
     for tool in order:

@@ -13,7 +13,7 @@ from conftest import FIXTURES
 from runnerkit.diagnose import audit_report
 from runnerkit.diagnose.audit import CHECKS, Inventory, Scope, audit
 from runnerkit.gitlab.audit_rules import anchored, matches_anything, runner_namespaces
-from runnerkit.model.render import render
+from runnerkit.desired import render
 from runnerkit.model.spec import loads
 
 ADMIN_RULES = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]

@@ -19,7 +19,7 @@ from runnerkit.model import helmvalues, spec
 from runnerkit.cli.common import example_text
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
 from runnerkit.model.presets import GITLAB_MANAGER_RULES, PRESETS
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "runnerkit-tenants"

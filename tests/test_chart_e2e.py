@@ -17,7 +17,8 @@ import pytest
 
 from runnerkit.model import helmvalues, spec
 from runnerkit.model.kinds import BY_KIND
-from runnerkit.model.render import MANAGED_BY, render
+from runnerkit.desired import render
+from runnerkit.model.objects import MANAGED_BY
 from test_chart import CHART, POLICY_APIS, Helm, tool
 
 pytestmark = pytest.mark.e2e

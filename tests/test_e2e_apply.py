@@ -9,7 +9,7 @@ import pytest
 from conftest import admin_cluster, eventually, write_kubeconfig
 from runnerkit.cluster import apply
 from runnerkit.model import spec
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 pytestmark = pytest.mark.e2e
 

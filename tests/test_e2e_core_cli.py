@@ -17,7 +17,7 @@ from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.cli.common import example_text
 from runnerkit.model.kinds import BY_KIND, Kind
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 pytestmark = pytest.mark.e2e
 NS, SA = BY_KIND["Namespace"], BY_KIND["ServiceAccount"]

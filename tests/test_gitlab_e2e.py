@@ -16,7 +16,7 @@ from runnerkit.gitlab import configmap
 from runnerkit.gitlab.isolation import isolation_gap
 from runnerkit.gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, TEMPLATE_KEY, wanted_for
 from runnerkit.model.kinds import RBAC, Kind
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 pytestmark = pytest.mark.e2e
 

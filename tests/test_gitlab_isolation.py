@@ -12,7 +12,7 @@ from runnerkit.cli.common import example_text
 from runnerkit.gitlab.isolation import (ID_LABEL, NAMESPACE_LABEL, POLICY_KINDS, ROOT_NAMESPACE_LABEL,
                                         IsolationUnavailable, isolation_gap, require_isolation, policy_name,
                                         sanitize_label)
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 MANAGER = "system:serviceaccount:gitlab-runner:gitlab-runner"
 SPEC = spec_mod.loads("""apiVersion: runnerkit.io/v1alpha1

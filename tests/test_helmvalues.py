@@ -8,7 +8,7 @@ import yaml
 
 from runnerkit.model import helmvalues, spec
 from runnerkit.cli.common import example_text
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 SPEC = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

@@ -7,7 +7,7 @@ import pytest
 from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.errors import InputError
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,8 @@ import yaml
 
 from runnerkit.model import spec
 from runnerkit.cli.common import example_text
-from runnerkit.model.render import render, to_json, to_yaml
+from runnerkit.desired import render
+from runnerkit.model.render import to_json, to_yaml
 
 HEAD = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

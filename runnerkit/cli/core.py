@@ -114,7 +114,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ..model.render import render, to_json, to_yaml
+    from ..desired import render
+    from ..model.render import to_json, to_yaml
 
     spec = load_spec(args)
     if args.format == "helm-values":
@@ -133,7 +134,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from ..cluster import apply
-    from ..model.render import render
+    from ..desired import render
 
     from ..gitlab.isolation import require_isolation
 
@@ -155,7 +156,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..cluster import apply
-    from ..model.render import render
+    from ..desired import render
 
     spec = load_spec(args)
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,

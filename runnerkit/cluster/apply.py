@@ -13,7 +13,7 @@ from ..errors import ApiError, InputError, NotFound
 from ..model.kinds import KINDS, Kind, kind_of
 from .client import Client
 from ..model.plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
-from ..model.render import MANAGED_BY, SPEC_LABEL
+from ..model.objects import MANAGED_BY, SPEC_LABEL
 
 GUARDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # written before grants
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..model import presets
 from ..model.rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
                    service_account_user, subject_includes)
-from ..model.render import render
+from ..desired import render
 from ..model.spec import Project, Runner, Spec
 
 MATRIX_RESOURCES = (("secrets", ""), ("configmaps", ""), ("pods", ""), ("pods/exec", ""), ("pods/log", ""),

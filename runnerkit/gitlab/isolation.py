@@ -23,6 +23,7 @@ from typing import Iterable
 
 from ..errors import RunnerkitError
 from ..model.kinds import ADMISSION
+from ..model.objects import PROJECT_LABEL, meta
 from ..model.spec import Project, Spec
 
 ID_LABEL = "project.runner.gitlab.com/id"
@@ -52,8 +53,6 @@ def policy_name(p: Project) -> str:
 
 
 def render_isolation(spec: Spec) -> list[dict]:
-    from ..model.render import meta  # render imports this module lazily; import back the same way
-
     objects = []
     for p in isolation_projects(spec):
         name = policy_name(p)
@@ -133,7 +132,7 @@ def isolation_gap(objects: list[dict], unserved: Iterable[str]) -> str | None:
 
     `unserved` is the set of kinds the server does not serve (what apply skipped)."""
     missing = set(unserved) & set(POLICY_KINDS)
-    projects = sorted({o["metadata"]["labels"].get("runnerkit.io/project", o["metadata"]["name"])
+    projects = sorted({o["metadata"]["labels"].get(PROJECT_LABEL, o["metadata"]["name"])
                        for o in objects if o["kind"] in missing})
     if not projects:
         return None

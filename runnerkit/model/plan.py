@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from .kinds import kind_of, sort_key
-from .render import SPEC_LABEL
+from .objects import SPEC_LABEL
 
 FINGERPRINT = "runnerkit.io/applied"
 CREATE, CONFIGURE, UNCHANGED, PRUNE, KEEP = "created", "configured", "unchanged", "pruned", "kept"

@@ -6,42 +6,18 @@ import json
 
 import yaml
 
-from . import presets
 from .kinds import RBAC, sort_key
+from .objects import meta, role_ref_to
 from .spec import Grant, Project, Spec
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-SPEC_LABEL = "runnerkit.io/spec"
-PROJECT_LABEL = "runnerkit.io/project"
-GITLAB_MANAGER_ROLE = "runnerkit-gitlab-manager"
 
-
-def render(spec: Spec) -> list[dict]:
-    from ..gitlab.isolation import render_isolation  # gitlab/ builds on this module
-
+def render_projects(spec: Spec) -> list[dict]:
+    """Every project's namespace, ServiceAccount, quota, limits and grants, in apply order. The
+    runner-specific objects are added on top of these by runnerkit.desired."""
     objects: list[dict] = []
     for project in spec.projects:
         objects += render_project(spec, project)
-    objects += render_isolation(spec)
     return sorted(objects, key=sort_key)
-
-
-def labels(spec: Spec, project: str | None = None) -> dict:
-    out = {MANAGED_BY: "runnerkit", SPEC_LABEL: spec.name}
-    if project:
-        out[PROJECT_LABEL] = project
-    return out
-
-
-def meta(spec: Spec, project: str | None, name: str, namespace: str | None = None,
-         extra_labels: dict | None = None, annotations: dict | None = None) -> dict:
-    out: dict = {"name": name}
-    if namespace:
-        out["namespace"] = namespace
-    out["labels"] = {**(extra_labels or {}), **labels(spec, project)}
-    if annotations:
-        out["annotations"] = dict(annotations)
-    return out
 
 
 def render_project(spec: Spec, p: Project) -> list[dict]:
@@ -60,8 +36,6 @@ def render_project(spec: Spec, p: Project) -> list[dict]:
     subject = {"kind": "ServiceAccount", "name": p.service_account, "namespace": ns}
     for grant in p.grants:
         objects += render_grant(spec, p, grant, subject)
-    if p.runner and p.runner.type == "gitlab":
-        objects += gitlab_manager_rbac(spec, p)
     return objects
 
 
@@ -103,22 +77,6 @@ def render_grant(spec: Spec, p: Project, grant: Grant, subject: dict) -> list[di
         out.append({"apiVersion": RBAC, "kind": "RoleBinding", "metadata": meta(spec, p.name, name, ns),
                     "roleRef": role_ref, "subjects": [subject]})
     return out
-
-
-def gitlab_manager_rbac(spec: Spec, p: Project) -> list[dict]:
-    runner = p.runner
-    subject = {"kind": "ServiceAccount", "name": runner.service_account, "namespace": runner.namespace}
-    return [
-        {"apiVersion": RBAC, "kind": "Role", "metadata": meta(spec, p.name, GITLAB_MANAGER_ROLE, p.namespace),
-         "rules": [dict(r) for r in presets.GITLAB_MANAGER_RULES]},
-        {"apiVersion": RBAC, "kind": "RoleBinding",
-         "metadata": meta(spec, p.name, GITLAB_MANAGER_ROLE, p.namespace),
-         "roleRef": role_ref_to("Role", GITLAB_MANAGER_ROLE), "subjects": [subject]},
-    ]
-
-
-def role_ref_to(kind: str, name: str) -> dict:
-    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
