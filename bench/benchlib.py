@@ -150,7 +150,7 @@ def admin_client(kubeconfig: str, concurrency: int = 16):
 def namespaces_with_prefix(client, prefix: str) -> list[dict]:
     from runnerkit.model.kinds import BY_KIND
 
-    return [ns for ns in client.list(BY_KIND["Namespace"]) if ns["metadata"]["name"].startswith(prefix)]
+    return [ns for ns in client.list_objects(BY_KIND["Namespace"]) if ns["metadata"]["name"].startswith(prefix)]
 
 
 def delete_namespaces(client, prefix: str, *, wait: float = 600) -> float:

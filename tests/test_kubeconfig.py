@@ -12,6 +12,7 @@ import yaml
 
 from conftest import run_cli
 from runnerkit.cluster import kubeconfig as kc
+from runnerkit.cluster.incluster import server_url
 from runnerkit.errors import InputError
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -47,10 +48,10 @@ def pod(tmp_path, monkeypatch):
 
 
 def test_server_url_brackets_ipv6_only():
-    assert kc.server_url("10.96.0.1", "443") == "https://10.96.0.1:443"
-    assert kc.server_url("fd00:10:96::1", 443) == "https://[fd00:10:96::1]:443"
-    assert kc.server_url("[fd00::1]", "6443") == "https://[fd00::1]:6443"
-    assert kc.server_url("kubernetes.default.svc", None) == "https://kubernetes.default.svc:443"
+    assert server_url("10.96.0.1", "443") == "https://10.96.0.1:443"
+    assert server_url("fd00:10:96::1", 443) == "https://[fd00:10:96::1]:443"
+    assert server_url("[fd00::1]", "6443") == "https://[fd00::1]:6443"
+    assert server_url("kubernetes.default.svc", None) == "https://kubernetes.default.svc:443"
 
 
 def test_token_file_document_references_files_and_pins_namespace():

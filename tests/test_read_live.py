@@ -25,12 +25,12 @@ def spec_text(name: str, u: str, projects: list[str], shared: str | None = None)
 def recorded(kube, monkeypatch):
     """The (kind, label selector) of every list call."""
     calls = []
-    original = kube.list
+    original = kube.list_objects
 
     def list_(kind, label_selector=None, namespace=None):
         calls.append((kind.kind, label_selector))
         return original(kind, label_selector, namespace)
-    monkeypatch.setattr(kube, "list", list_)
+    monkeypatch.setattr(kube, "list_objects", list_)
     return calls
 
 

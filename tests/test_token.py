@@ -63,7 +63,7 @@ def sent(monkeypatch):
 
 
 def secret_names(kube, ns: str) -> set[str]:
-    return {s["metadata"]["name"] for s in kube.list(SECRET, namespace=ns)}
+    return {s["metadata"]["name"] for s in kube.list_objects(SECRET, namespace=ns)}
 
 
 def settled_secrets(kube, ns: str) -> set[str]:

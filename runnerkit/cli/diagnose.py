@@ -133,7 +133,7 @@ def collect(client):
 
     kinds = [BY_KIND["ClusterRole"], BY_KIND["Role"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"],
              BY_KIND["ServiceAccount"], Kind("ConfigMap", "v1", "configmaps", True, 0)]
-    return Inventory(*client.parallel(lambda kind: client.list(kind), kinds))
+    return Inventory(*client.parallel(lambda kind: client.list_objects(kind), kinds))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -180,7 +180,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         spec.project(name)  # unknown names fail before touching the cluster
     client = connect(args)
     cluster_roles, crbs, rbs = client.parallel(
-        lambda kind: client.list(kind),
+        lambda kind: client.list_objects(kind),
         [BY_KIND["ClusterRole"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"]])
     plans = verify.plan(spec, RoleIndex(cluster_roles, []), args.project or None)
     answers = verify.ask(client, plans)

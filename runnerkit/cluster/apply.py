@@ -63,7 +63,7 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
 
     def list_kind(kind: Kind, selector: str) -> list[dict] | None:
         try:
-            return client.list(kind, None if kind.kind == "Namespace" else selector)
+            return client.list_objects(kind, None if kind.kind == "Namespace" else selector)
         except NotFound:
             return None
 

@@ -112,7 +112,7 @@ class Client:
 
     # -- objects --------------------------------------------------------------------------------
 
-    def list(self, kind: Kind, label_selector: str | None = None, namespace: str | None = None) -> list[dict]:
+    def list_objects(self, kind: Kind, label_selector: str | None = None, namespace: str | None = None) -> list[dict]:
         """One list call (no pagination: a paged list would cost a request per page)."""
         data = self.request("GET", kind.collection_path(namespace), query={"labelSelector": label_selector})
         items = data.get("items") or []
@@ -152,15 +152,6 @@ class Client:
         return self.request("PUT", kind.object_path(meta["name"], meta.get("namespace")),
                             query={"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None},
                             body=obj)
-
-    def serves(self, api_version: str) -> bool:
-        """Whether the server serves an API group version (one discovery request)."""
-        prefix = "/api/" if "/" not in api_version else "/apis/"
-        try:
-            self.request("GET", prefix + api_version)
-            return True
-        except NotFound:
-            return False
 
     # -- access reviews -------------------------------------------------------------------------
 

@@ -18,6 +18,13 @@ def sa_dir() -> Path:
     return Path(os.environ.get("RUNNERKIT_SA_DIR", SA_DIR))
 
 
+def server_url(host: str, port: str | int | None = None) -> str:
+    """https://HOST:PORT, with an IPv6 address in brackets (what client-go's in-cluster config does)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"https://{host}:{port or 443}"
+
+
 @dataclass(frozen=True)
 class PodAccount:
     token_file: Path
@@ -28,10 +35,7 @@ class PodAccount:
 
     @property
     def server(self) -> str | None:
-        if not self.host:
-            return None
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"https://{host}:{self.port or '443'}"
+        return server_url(self.host, self.port) if self.host else None
 
     def namespace(self) -> str | None:
         try:
@@ -42,16 +46,6 @@ class PodAccount:
     def token(self) -> str:
         """The raw token: only ever used to send or to decode claims, never printed."""
         return self.token_file.read_text().strip()
-
-    def missing(self) -> list[str]:
-        out = []
-        if not self.host:
-            out.append("KUBERNETES_SERVICE_HOST is not set (not running in a pod?)")
-        for f, what in ((self.token_file, "token"), (self.ca_file, "ca.crt")):
-            if not f.exists():
-                out.append(f"{f} is missing (no ServiceAccount {what} mounted: "
-                           "automountServiceAccountToken may be false)")
-        return out
 
 
 def pod_account() -> PodAccount:

@@ -20,13 +20,6 @@ CONTEXT = "runnerkit"
 SHELLS = ("sh", "fish", "powershell", "github")
 
 
-def server_url(host: str, port: str | int | None = None) -> str:
-    """https://HOST:PORT, with an IPv6 address in brackets (what client-go's in-cluster config does)."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"https://{host}:{port or 443}"
-
-
 def check_server(server: str) -> str:
     if not server.startswith("https://") or len(server) <= len("https://"):
         raise InputError(f"--server {server!r}: must be an https:// URL of the Kubernetes API, "

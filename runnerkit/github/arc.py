@@ -13,7 +13,6 @@ from ..model.presets import PRESETS
 from ..model.spec import Project
 
 CHART = "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set"
-CONTAINER_MODES = ("default", "dind", "kubernetes", "kubernetes-novolume")
 KUBE_MODE_PRESET = "arc-kube-mode"
 HOOKS_ENV = "ACTIONS_RUNNER_CONTAINER_HOOKS"  # set on the runner container in ARC's kubernetes mode
 

@@ -142,22 +142,6 @@ def single_runner(doc: tomlkit.TOMLDocument, where: str) -> Table:
     return runners[0]
 
 
-def current_values(text: str | None) -> dict[str, str | None]:
-    """The regexes a template holds now (None when unset or unreadable)."""
-    out: dict[str, str | None] = {NAMESPACE_KEY: None, SERVICE_ACCOUNT_KEY: None}
-    if not text:
-        return out
-    try:
-        doc = tomlkit.parse(text)
-        kube = doc["runners"][0]["kubernetes"]  # type: ignore[index]
-    except Exception:  # noqa: BLE001 - a best-effort read for messages
-        return out
-    for key in out:
-        if key in kube:
-            out[key] = str(kube[key])
-    return out
-
-
 def _set(kube: Table, key: str, value: str) -> None:
     old = kube.value.item(key) if key in kube else None
     if old is not None and str(old) == value:
