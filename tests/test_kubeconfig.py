@@ -200,3 +200,10 @@ def test_no_kubernetes_import_needed_without_verify(pod, tmp_path):
             "print(rc, 'kubernetes' in sys.modules)")
     out = subprocess.run(["python", "-c", code], capture_output=True, text=True, env=dict(os.environ)).stdout
     assert out.split()[-2:] == ["0", "False"]
+
+
+def test_a_binary_token_file_is_an_input_error_naming_the_file(pod, tmp_path):
+    token = tmp_path / "token.bin"
+    token.write_bytes(b"\xff\xfe\x00binary")
+    r = run_cli("kubeconfig", "--to", tmp_path / "kc", "--token-file", token)
+    assert r.code == 2 and f"cannot read {token}:" in r.err, r

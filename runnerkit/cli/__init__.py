@@ -10,6 +10,7 @@ import atexit
 import gc
 import importlib
 import sys
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import RunnerkitError
@@ -18,7 +19,7 @@ COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "snippet", "diagnose
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a one-line hint
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a one-line hint
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 

@@ -7,7 +7,11 @@ import json
 import sys
 import textwrap
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cluster.protocol import Client
+    from ..model.spec import Spec
 
 DEFAULT_SPEC = "runnerkit.yaml"
 
@@ -35,7 +39,7 @@ def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...], default: st
                    help=f"output format (default: {default})")
 
 
-def connect(args: argparse.Namespace, concurrency: int | None = None):
+def connect(args: argparse.Namespace, concurrency: int | None = None) -> Client:
     from ..cluster.client import DEFAULT_CONCURRENCY, connect as kube_connect
 
     return kube_connect(args.kubeconfig, args.context, concurrency or DEFAULT_CONCURRENCY)
@@ -45,7 +49,7 @@ def example_text() -> str:
     return resources.files("runnerkit").joinpath("examples/runnerkit.yaml").read_text(encoding="utf-8")
 
 
-def load_spec(args: argparse.Namespace):
+def load_spec(args: argparse.Namespace) -> Spec:
     from ..model import spec
 
     if getattr(args, "example", False):

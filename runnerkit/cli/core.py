@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+if TYPE_CHECKING:
+    from ..cluster.apply import Result
+
 from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
                      example_text, load_spec, print_json, warn)
 
@@ -176,7 +180,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(result, output: str) -> None:
+def report(result: Result, output: str) -> None:
     if output == "json":
         print_json(result.as_json())
         return

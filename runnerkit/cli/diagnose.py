@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
+
+if TYPE_CHECKING:
+    from ..cluster.protocol import Client
+    from ..diagnose.audit import Inventory
 
 SECTIONS = {"pod": "Pod ServiceAccount", "credentials": "Credentials", "connection": "Connection",
             "identity": "Identity", "namespace": "Namespace", "needs": "Needs", "access": "Access"}
@@ -126,7 +131,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # -- audit ----------------------------------------------------------------------------------------------
 
 
-def collect(client):
+def collect(client: Client) -> Inventory:
     """One list call per kind, across all namespaces, concurrently (no per-object GETs, no paging)."""
     from ..diagnose.audit import Inventory
     from ..model.kinds import BY_KIND, Kind

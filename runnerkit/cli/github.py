@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
+if TYPE_CHECKING:
+    from ..model.spec import Project
+
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 
@@ -85,7 +89,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_push_variables)
 
 
-def _github_project(args: argparse.Namespace):
+def _github_project(args: argparse.Namespace) -> Project:
     spec = load_spec(args)
     project = spec.project(args.project)
     if project.runner.type != "github":

@@ -6,8 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, read_input
+if TYPE_CHECKING:
+    from ..gitlab.template import Wanted
+    from ..model.spec import Runner
+
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -133,7 +138,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
-def configure_file(args: argparse.Namespace, wanted, runner) -> int:
+def configure_file(args: argparse.Namespace, wanted: Wanted, runner: Runner) -> int:
     from ..gitlab.template import edit_template, unified_diff
     from ..gitlab.values import edit_values
 
@@ -175,7 +180,7 @@ def write_in_place(path: Path, text: str) -> None:
         raise InputError(f"{path}: cannot write: {e}") from None
 
 
-def describe(wanted) -> str:
+def describe(wanted: Wanted) -> str:
     from ..gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY
 
     return f"{NAMESPACE_KEY} = {wanted.namespace_regex!r}, {SERVICE_ACCOUNT_KEY} = {wanted.service_account_regex!r}"

@@ -136,6 +136,17 @@ def _expiry(token: str) -> datetime | None:
 # -- runnerkit kubeconfig -------------------------------------------------------------------------
 
 
+def _read(path: Path) -> str:
+    """A mounted or given file as text. A UnicodeDecodeError has no filename or strerror: name the
+    path ourselves (reading e.filename crashed on a binary token file)."""
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"cannot read {path}: {e}") from None
+
+
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from ..cluster import kubeconfig as kc
     from ..cluster.incluster import pod_account
@@ -165,11 +176,9 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     if missing:
         raise InputError("cannot write a kubeconfig:\n" + "\n".join(f"  - {m}" for m in missing))
 
-    try:
-        token = token_file.read_text().strip()
-        ca_text = ca_file.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read {e.filename}: {e.strerror or e}") from None
+    assert server and namespace  # checked above: both are in `missing` otherwise
+    token = _read(token_file).strip()
+    ca_text = _read(ca_file)
     if not token:
         raise InputError(f"{token_file} is empty: no token to authenticate with")
     if "-----BEGIN CERTIFICATE-----" not in ca_text:
@@ -180,7 +189,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     config = kc.from_token_file(server, os.path.abspath(ca_file), os.path.abspath(token_file), namespace)
     path = Path(args.to).expanduser() if args.to else default_kubeconfig_path()
     line = kc.export_line(os.path.abspath(path), args.shell)  # refuse an unexportable path before writing
-    env_file = os.environ.get("GITHUB_ENV")
+    env_file = os.environ.get("GITHUB_ENV") or ""
     if args.shell == "github" and not env_file:
         raise InputError("--shell github: GITHUB_ENV is not set (not a GitHub Actions step); "
                          "use --shell sh and eval the printed line")

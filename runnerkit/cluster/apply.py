@@ -11,7 +11,7 @@ import yaml
 
 from ..errors import ApiError, InputError, NotFound
 from ..model.kinds import KINDS, Kind, kind_of
-from .client import Client
+from .protocol import Client
 from ..model.plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
 from ..model.objects import MANAGED_BY, SPEC_LABEL
 

@@ -31,9 +31,9 @@ RETRYABLE = {429, 500, 502, 503, 504}
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None,
-            concurrency: int = DEFAULT_CONCURRENCY) -> "Client":
+            concurrency: int = DEFAULT_CONCURRENCY) -> KubeClient:
     """Resolve cluster access like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
-    return Client(api_client(kubeconfig, context, concurrency), concurrency)
+    return KubeClient(api_client(kubeconfig, context, concurrency), concurrency)
 
 
 def api_client(kubeconfig: str | None, context: str | None, concurrency: int = DEFAULT_CONCURRENCY) -> Any:
@@ -64,7 +64,9 @@ def api_client(kubeconfig: str | None, context: str | None, concurrency: int = D
     return client.ApiClient(cfg)
 
 
-class Client:
+class KubeClient:
+    """A Client (cluster/protocol.py) on the official client's connection pool."""
+
     def __init__(self, api: Any, concurrency: int = DEFAULT_CONCURRENCY):
         self.concurrency = concurrency
         self._transport: Transport = from_api_client(api)

@@ -11,7 +11,7 @@ SECURITY_SEVERITY = {CRITICAL: "9.5", HIGH: "8.0"}  # GitHub code scanning's num
 
 def summary(report: Report) -> str:
     n = len(report.findings)
-    by = {}
+    by: dict[str, int] = {}
     for f in report.findings:
         by[f.severity] = by.get(f.severity, 0) + 1
     parts = ", ".join(f"{count} {sev.lower()}" for sev, count in by.items())

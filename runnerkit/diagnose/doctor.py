@@ -13,11 +13,13 @@ from pathlib import Path
 import yaml
 
 from . import doctor_tls
-from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
+from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, TokenFacts, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_facts, token_results)
 from ..errors import ApiError, Forbidden, InputError, Unauthorized
-from ..cluster.incluster import pod_account, token_claims
-from ..model.rbac import parse_service_account_user
+from ..cluster.incluster import PodAccount, pod_account, token_claims
+from ..model.rbac import Access, parse_service_account_user
+from ..model.spec import Spec
+from ..cluster.protocol import Client
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
@@ -31,7 +33,7 @@ class Options:
     as_user: str | None = None
     needs: tuple[str, ...] = ()
     namespace: str | None = None
-    spec: object | None = None  # a loaded Spec, to name the project in fixes
+    spec: Spec | None = None  # a loaded Spec, to name the project in fixes
 
 
 @dataclass
@@ -150,7 +152,7 @@ def run(options: Options) -> Report:
 # -- identity -------------------------------------------------------------------------------------------
 
 
-def _pod_identity(report: Report, pod, pod_ns: str | None) -> tuple[str, str] | None:
+def _pod_identity(report: Report, pod: PodAccount, pod_ns: str | None) -> tuple[str, str] | None:
     if not pod.token_file.exists():
         if pod.host:
             report.add("pod", FAIL, f"no ServiceAccount token at {pod.token_file}",
@@ -169,7 +171,7 @@ def _pod_identity(report: Report, pod, pod_ns: str | None) -> tuple[str, str] | 
     return (facts.namespace, facts.service_account) if facts.namespace and facts.service_account else None
 
 
-def _identity_dict(facts, source: str) -> dict:
+def _identity_dict(facts: TokenFacts, source: str) -> dict:
     return {"serviceAccount": facts.service_account, "namespace": facts.namespace,
             "user": f"system:serviceaccount:{facts.namespace}:{facts.service_account}",
             "token": "legacy" if facts.legacy else "bound",
@@ -182,7 +184,7 @@ def _kubeconfig_identity(report: Report, target: Target) -> tuple[str, str] | No
         facts = token_facts(token_claims(target.token or ""))
     except InputError:
         return None  # an opaque bearer token: the API server's answer is all there is
-    if not facts.service_account:
+    if not facts.service_account or not facts.namespace:
         return None
     for r in token_results(facts, datetime.now(timezone.utc), None):
         report.results.append(r)
@@ -190,7 +192,7 @@ def _kubeconfig_identity(report: Report, target: Target) -> tuple[str, str] | No
     return facts.namespace, facts.service_account
 
 
-def _credentials(report: Report, target: Target, pod, sa) -> None:
+def _credentials(report: Report, target: Target, pod: PodAccount, sa: tuple[str, str] | None) -> None:
     if target.source == "in-cluster":
         report.add("credentials", OK, f"kubectl and helm use the in-cluster config: the token and ca.crt in "
                    f"{pod.token_file.parent}, server {target.server} (KUBERNETES_SERVICE_HOST/PORT)")
@@ -205,7 +207,7 @@ def _credentials(report: Report, target: Target, pod, sa) -> None:
 # -- connection -----------------------------------------------------------------------------------------
 
 
-def _wrong_ca_fix(target: Target, pod) -> str:
+def _wrong_ca_fix(target: Target, pod: PodAccount) -> str:
     """helm's `x509: certificate signed by unknown authority`: which CA would work, and how to use it."""
     if target.source == "in-cluster":
         return ("the mounted ca.crt did not sign the certificate of this server: KUBERNETES_SERVICE_HOST/PORT "
@@ -226,7 +228,7 @@ def _wrong_ca_fix(target: Target, pod) -> str:
             f"mounted one; for helm alone pass --kube-ca-file {SA_MOUNT}/ca.crt)")
 
 
-def _connection(report: Report, target: Target, pod) -> bool:
+def _connection(report: Report, target: Target, pod: PodAccount) -> bool:
     try:
         probe = doctor_tls.probe(target.server or "", target.ca_pem, insecure=target.insecure)
     except ValueError as e:
@@ -259,7 +261,7 @@ def _connection(report: Report, target: Target, pod) -> bool:
     return False
 
 
-def _client(options: Options, target: Target, pod, pod_ns: str | None, tmp: str):
+def _client(options: Options, target: Target, pod: PodAccount, pod_ns: str | None, tmp: str) -> Client:
     from ..cluster import client as kube
     from ..cluster.kubeconfig import from_token_file, to_yaml
 
@@ -272,7 +274,7 @@ def _client(options: Options, target: Target, pod, pod_ns: str | None, tmp: str)
     return kube.connect(single, options.context)
 
 
-def _authenticated(report: Report, client, target: Target) -> bool:
+def _authenticated(report: Report, client: Client, target: Target) -> bool:
     try:
         client.self_can("get", "pods", "default")
     except Unauthorized:
@@ -294,7 +296,7 @@ def _authenticated(report: Report, client, target: Target) -> bool:
     return True
 
 
-def _self_review(report: Report, client, sa: tuple[str, str] | None) -> None:
+def _self_review(report: Report, client: Client, sa: tuple[str, str] | None) -> None:
     # Discovery first: on servers without the API, RBAC answers a POST with 403 before routing could 404.
     for version in REVIEW_VERSIONS:
         try:
@@ -315,7 +317,7 @@ def _self_review(report: Report, client, sa: tuple[str, str] | None) -> None:
                "the token's claims" if sa else "SelfSubjectReview is not served (Kubernetes < 1.26)")
 
 
-def _service_account_exists(report: Report, client, namespace: str, name: str) -> bool:
+def _service_account_exists(report: Report, client: Client, namespace: str, name: str) -> bool:
     from ..model.kinds import BY_KIND
 
     try:
@@ -338,11 +340,11 @@ def _service_account_exists(report: Report, client, namespace: str, name: str) -
 # -- needs ----------------------------------------------------------------------------------------------
 
 
-def _needs(report: Report, client, needs: list[Need], namespace: str, options: Options,
+def _needs(report: Report, client: Client, needs: list[Need], namespace: str, options: Options,
            sa: tuple[str, str] | None) -> None:
     items = [(need, access) for need in needs for access in need.accesses]
 
-    def allowed(item) -> bool:
+    def allowed(item: tuple[Need, Access]) -> bool:
         _, a = item
         ns = None if a.cluster_scoped else namespace
         if options.as_user:
@@ -371,7 +373,7 @@ def _needs(report: Report, client, needs: list[Need], namespace: str, options: O
                    details=grant_fix(need, missing, project, sa[0] if sa else None, namespace))
 
 
-def _project_for(spec, sa: tuple[str, str] | None) -> str | None:
+def _project_for(spec: Spec | None, sa: tuple[str, str] | None) -> str | None:
     if spec is None or sa is None:
         return None
     for p in spec.projects:

@@ -8,6 +8,7 @@ import base64
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ..model import presets
 from ..errors import InputError
@@ -52,11 +53,13 @@ class TokenFacts:
 
 
 def token_facts(claims: dict) -> TokenFacts:
-    k8s = claims.get("kubernetes.io") if isinstance(claims.get("kubernetes.io"), dict) else {}
+    raw = claims.get("kubernetes.io")
+    k8s: dict = raw if isinstance(raw, dict) else {}
     ns = k8s.get("namespace") or claims.get("kubernetes.io/serviceaccount/namespace")
     sa = ((k8s.get("serviceaccount") or {}).get("name")
           or claims.get("kubernetes.io/serviceaccount/service-account.name"))
-    sub = claims.get("sub") if isinstance(claims.get("sub"), str) else ""
+    raw_sub = claims.get("sub")
+    sub: str = raw_sub if isinstance(raw_sub, str) else ""
     parts = sub.split(":")
     if (not ns or not sa) and len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
         ns, sa = ns or parts[2], sa or parts[3]
@@ -130,17 +133,20 @@ class Target:
 
 def merged_kubeconfig(docs: list[tuple[str, dict]], context: str | None) -> Target:
     """kubectl's merge of KUBECONFIG files: the first file naming a cluster/user/context wins."""
-    clusters: dict[str, tuple[str, dict]] = {}
-    users: dict[str, dict] = {}
-    contexts: dict[str, dict] = {}
+    # Keyed by whatever `name` holds (kubectl matches a nameless entry to a nameless reference too).
+    clusters: dict[Any, tuple[str, dict]] = {}
+    users: dict[Any, dict] = {}
+    contexts: dict[Any, dict] = {}
     current = None
     for path, doc in docs:
         doc = doc if isinstance(doc, dict) else {}
-        for key, into in (("clusters", clusters), ("users", users), ("contexts", contexts)):
+        for item in doc.get("clusters") or []:
+            if isinstance(item, dict) and item.get("name") not in clusters:
+                clusters[item.get("name")] = (path, item.get("cluster") or {})
+        for key, into in (("users", users), ("contexts", contexts)):
             for item in doc.get(key) or []:
                 if isinstance(item, dict) and item.get("name") not in into:
-                    body = item.get(key[:-1]) or {}
-                    into[item.get("name")] = (path, body) if key == "clusters" else body
+                    into[item.get("name")] = item.get(key[:-1]) or {}
         current = current or doc.get("current-context")
     paths = tuple(p for p, _ in docs)
     name = context or current

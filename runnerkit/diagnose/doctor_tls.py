@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 import tempfile
+from typing import Any
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
@@ -37,7 +38,7 @@ def split_server(server: str) -> tuple[str, int]:
     return url.hostname, url.port or 443
 
 
-def _name(rdns) -> str:
+def _name(rdns: Any) -> str:
     short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU"}
     return ", ".join(f"{short.get(k, k)}={v}" for rdn in rdns or () for k, v in rdn)
 

@@ -9,18 +9,21 @@ concurrently).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from ..model import presets
 from ..model.rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
                    service_account_user, subject_includes)
 from ..desired import render
-from ..model.spec import Project, Runner, Spec
+from ..model.spec import Grant, Project, Runner, Spec
+from ..cluster.protocol import Client
 
 MATRIX_RESOURCES = (("secrets", ""), ("configmaps", ""), ("pods", ""), ("pods/exec", ""), ("pods/log", ""),
                     ("serviceaccounts", ""), ("serviceaccounts/token", ""), ("services", ""),
                     ("deployments", "apps"), ("jobs", "batch"), ("roles", RBAC_GROUP),
                     ("rolebindings", RBAC_GROUP))
-OTHER_NAMESPACE_PROBES = (
+Probes = tuple[tuple[str, tuple[str, ...]], ...]  # (label, access texts)
+OTHER_NAMESPACE_PROBES: Probes = (
     ("secrets in other namespaces", ("get secrets", "list secrets")),
     ("reads in other namespaces", ("list configmaps", "list pods")),
     ("workloads in other namespaces", ("create pods", "create deployments.apps")),
@@ -28,7 +31,7 @@ OTHER_NAMESPACE_PROBES = (
     ("token creation", ("create serviceaccounts/token",)),
     ("RBAC writes", ("create rolebindings",)),
 )
-CLUSTER_PROBES = (
+CLUSTER_PROBES: Probes = (
     ("secrets in other namespaces", ("list secrets",)),
     ("cluster-scoped writes", ("create namespaces", "delete namespaces", "create persistentvolumes",
                                "update nodes", "create customresourcedefinitions.apiextensions.k8s.io",
@@ -39,7 +42,7 @@ CLUSTER_PROBES = (
     ("impersonation", ("impersonate users", "impersonate groups", "impersonate serviceaccounts")),
     ("nodes/proxy", ("get nodes/proxy", "create nodes/proxy")),
 )
-OWN_NAMESPACE_PROBES = (("RBAC writes", ("escalate roles", "bind roles")),)
+OWN_NAMESPACE_PROBES: Probes = (("RBAC writes", ("escalate roles", "bind roles")),)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Declared:
     def __init__(self) -> None:
         self.rules: dict[str | None, list[dict]] = {}
 
-    def add(self, namespace: str | None, rules) -> None:
+    def add(self, namespace: str | None, rules: Iterable[dict]) -> None:
         self.rules.setdefault(namespace, []).extend(rules)
 
     def covers(self, access: Access, namespace: str | None) -> bool:
@@ -110,7 +113,7 @@ def representative(rules: list[dict], cluster_wide: bool, limit: int = 3) -> lis
     return out
 
 
-def _grant_accesses(grant, index: RoleIndex | None, problems: list[str]) -> tuple[list[dict], list[Access]]:
+def _grant_accesses(grant: Grant, index: RoleIndex | None, problems: list[str]) -> tuple[list[dict], list[Access]]:
     if grant.cluster_role:
         rules = index.rules("ClusterRole", grant.cluster_role) if index else None
         if rules is None:
@@ -200,7 +203,7 @@ def _unique(questions: list[Question]) -> list[Question]:
     return out
 
 
-def _probes(user: str, texts, namespace: str | None, declared: Declared, label: str) -> list[Question]:
+def _probes(user: str, texts: Iterable[str], namespace: str | None, declared: Declared, label: str) -> list[Question]:
     from ..model.rbac import parse_access
 
     out = []
@@ -251,11 +254,11 @@ def undeclared_bindings(spec: Spec, plans: list[AccountPlan], bindings: list[dic
 # -- asking and judging --------------------------------------------------------------------------------
 
 
-def ask(client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str]]:
+def ask(client: Client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str]]:
     """One SubjectAccessReview per distinct (user, request, namespace), concurrently."""
     keys = list(dict.fromkeys(q.key for p in plans for q in p.questions))
 
-    def one(key):
+    def one(key: tuple) -> tuple[bool, str]:
         user, access, ns = key
         return client.review(user, access.verb, access.resource, ns, access.group, access.name)
 
@@ -270,8 +273,12 @@ class Outcome:
 
     def drift(self) -> list[Question]:
         seen: set[tuple] = set()
-        return [q for q in self.plan.questions
-                if self.answers[q.key][0] != q.expected and not (q.key in seen or seen.add(q.key))]
+        out = []
+        for q in self.plan.questions:
+            if self.answers[q.key][0] != q.expected and q.key not in seen:
+                seen.add(q.key)
+                out.append(q)
+        return out
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import ApiError, InputError, Unauthorized, Unreachable
@@ -69,7 +70,7 @@ class GithubApi:
     def __repr__(self) -> str:
         return f"GithubApi({self.api_url!r})"
 
-    def call(self, method: str, path: str, body: dict | None = None, ok_missing: bool = False):
+    def call(self, method: str, path: str, body: dict | None = None, ok_missing: bool = False) -> Any:
         import requests
 
         try:
@@ -110,7 +111,7 @@ def push_variables(api: GithubApi, repository: str, variables: dict[str, str],
     return changes
 
 
-def _error(response, method: str, path: str) -> ApiError:
+def _error(response: Any, method: str, path: str) -> ApiError:
     try:
         message = response.json().get("message") or ""
     except ValueError:

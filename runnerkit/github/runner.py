@@ -10,6 +10,7 @@ import yaml
 from ..errors import InputError
 from ..model.spec import Project
 from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
+from ..cluster.protocol import Client
 
 
 class WorkloadNotFound(InputError):
@@ -38,14 +39,14 @@ def _not_served(kind: RunnerKind) -> str:
             "runner really is with --kind")
 
 
-def served(client, kind: RunnerKind) -> bool:
+def served(client: Client, kind: RunnerKind) -> bool:
     if kind.crd is None:
         return True
     resources = client.served_resources(kind.kind.api_version)
     return resources is not None and kind.kind.plural in resources
 
 
-def find_workload(client, kind_name: str | None, name: str, namespace: str) -> tuple[RunnerKind, dict]:
+def find_workload(client: Client, kind_name: str | None, name: str, namespace: str) -> tuple[RunnerKind, dict]:
     """The runner workload `name` in `namespace`: of the given kind, or whichever kind has it."""
     if kind_name:
         kind = RUNNER_KINDS[kind_name]
@@ -56,9 +57,10 @@ def find_workload(client, kind_name: str | None, name: str, namespace: str) -> t
             raise WorkloadNotFound(f"no {kind.kind.kind} named {name} in namespace {namespace}; pass --name "
                              "and --namespace of the runner workload")
         return kind, obj
-    found, absent = [], []
+    found: list[tuple[RunnerKind, dict]] = []
+    absent: list[str] = []
     for kind in RUNNER_KINDS.values():
-        if not served(client, kind):
+        if kind.crd is not None and not served(client, kind):
             absent.append(kind.crd)
             continue
         obj = client.get(kind.kind, name, namespace)
@@ -75,7 +77,7 @@ def find_workload(client, kind_name: str | None, name: str, namespace: str) -> t
                      + ", ".join(k.name for k, _ in found) + "); pick one with --kind")
 
 
-def locate(client, kind_name: str | None, name: str, namespaces: list[str]) -> tuple[RunnerKind, dict, str]:
+def locate(client: Client, kind_name: str | None, name: str, namespaces: list[str]) -> tuple[RunnerKind, dict, str]:
     """The workload in the first of `namespaces` that has it."""
     misses = []
     for namespace in dict.fromkeys(namespaces):
@@ -86,7 +88,7 @@ def locate(client, kind_name: str | None, name: str, namespaces: list[str]) -> t
     raise WorkloadNotFound("; ".join(misses) + "; pass --name, --namespace and --kind of the runner workload")
 
 
-def patch_runner(client, project: Project, name: str, namespace: str | list[str], kind_name: str | None = None,
+def patch_runner(client: Client, project: Project, name: str, namespace: str | list[str], kind_name: str | None = None,
                  dry_run: bool = False) -> PatchResult:
     """Point the workload's pod template at the project's ServiceAccount. Idempotent: no write when it
     already does. A dry run asks the server (dryRun=All) and returns the diff of `spec`. With several

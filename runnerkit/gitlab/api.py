@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import ApiError, Forbidden, InputError, NotFound, Unauthorized, Unreachable
@@ -47,7 +48,7 @@ class Change:
 
 
 class GitlabClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 30, session=None):
+    def __init__(self, base_url: str, token: str, timeout: float = 30, session: Any = None):
         import requests
 
         self.base = api_base(base_url)
@@ -58,7 +59,7 @@ class GitlabClient:
     def __repr__(self) -> str:  # never the token
         return f"GitlabClient({self.base!r})"
 
-    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None):
+    def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> Any:
         import requests
 
         url = self.base + path
@@ -141,7 +142,7 @@ def gitlab_error(status: int, message: str, method: str, path: str) -> ApiError:
     return ApiError(f"GitLab {where} failed: {message} (HTTP {status})", status)
 
 
-def _message(response) -> str:
+def _message(response: Any) -> str:
     try:
         data = response.json()
     except ValueError:

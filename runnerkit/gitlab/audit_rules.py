@@ -10,7 +10,7 @@ from typing import Any
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    tomllib = None  # type: ignore[assignment]
+    tomllib = None  # type: ignore[assignment]  # the module or None: parse_toml falls back to tomlkit
 
 from ..model.findings import HIGH, MEDIUM, Check, Finding, make_finding
 from .template import TEMPLATE_KEY

@@ -16,6 +16,7 @@ from ..errors import Conflict, InputError
 from ..model.kinds import Kind
 from ..model.spec import Runner
 from .template import TEMPLATE_KEY, Edit, Wanted, edit_template, unified_diff
+from ..cluster.protocol import Client
 
 CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
 DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", True, 0)
@@ -48,7 +49,7 @@ class Outcome:
                 "warnings": self.warnings, "template": self.after}
 
 
-def configure(client, runner: Runner, wanted: Wanted, *, configmap: str | None = None,
+def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str | None = None,
               dry_run: bool = False, restart: bool = True) -> Outcome:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
@@ -69,7 +70,7 @@ def configure(client, runner: Runner, wanted: Wanted, *, configmap: str | None =
     return out
 
 
-def rollback(client, runner: Runner, *, configmap: str | None = None, dry_run: bool = False,
+def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dry_run: bool = False,
              restart: bool = True) -> Outcome:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
@@ -95,7 +96,7 @@ def rollback(client, runner: Runner, *, configmap: str | None = None, dry_run: b
     return out
 
 
-def read_configmap(client, runner: Runner, configmap: str | None) -> dict:
+def read_configmap(client: Client, runner: Runner, configmap: str | None) -> dict:
     name = configmap or runner.config_map
     cm = client.get(CONFIGMAP, name, runner.namespace)
     if cm is None:
@@ -105,7 +106,7 @@ def read_configmap(client, runner: Runner, configmap: str | None) -> dict:
     return cm
 
 
-def write(client, cm: dict, template: str | None, backup: str | None) -> dict:
+def write(client: Client, cm: dict, template: str | None, backup: str | None) -> dict:
     """One PUT of `cm` (as read, resourceVersion included) with the template set, or removed when
     None, and the backup annotation set to `backup`, or removed when None."""
     new = copy.deepcopy(cm)
@@ -135,7 +136,7 @@ def backup_of(template: str | None) -> str:
     return json.dumps({"present": template is not None, "content": template or ""})
 
 
-def restart_runner(client, deployment: dict | None, runner: Runner, ns: str, out: Outcome) -> str | None:
+def restart_runner(client: Client, deployment: dict | None, runner: Runner, ns: str, out: Outcome) -> str | None:
     label = DEPLOYMENT.display(runner.deployment, ns)
     if deployment is None:
         out.warnings.append(f"{label} not found, so nothing was restarted: restart the runner yourself "

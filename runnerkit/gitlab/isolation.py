@@ -79,7 +79,8 @@ def allowed_expression(p: Project) -> str:
     terms = []
     if p.gitlab.project_ids:
         terms.append(f"variables.projectId in {_cel_list(str(i) for i in p.gitlab.project_ids)}")
-    roots, nested = [], []
+    roots: list[str] = []
+    nested: list[str] = []
     for group in p.gitlab.groups:
         path = group.strip("/")
         (nested if "/" in path else roots).append(path)

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import tomlkit
 from tomlkit.exceptions import ParseError
-from tomlkit.items import AoT, String, Table
+from tomlkit.items import AoT, Item, String, Table
 
 from ..errors import InputError, RunnerkitError
 from ..model.spec import Runner, Spec
@@ -133,13 +133,14 @@ def parse(text: str, where: str) -> tomlkit.TOMLDocument:
 
 def single_runner(doc: tomlkit.TOMLDocument, where: str) -> Table:
     runners = doc.get("runners")
-    count = len(runners) if isinstance(runners, (AoT, list)) else 0
-    if count != 1 or not isinstance(runners[0], Table):
+    entries = runners if isinstance(runners, (AoT, list)) else []
+    count = len(entries)
+    if count != 1 or not isinstance(entries[0], Table):
         raise InputError(f"{where}: has {count} [[runners]] entries; the runner accepts exactly one in "
                          "its template (one per Helm release): "
                          + ("add a [[runners]] section" if count == 0 else "keep one, move the others "
                             "to their own runner release") + " (nothing was written)")
-    return runners[0]
+    return entries[0]
 
 
 def _set(kube: Table, key: str, value: str) -> None:
@@ -148,7 +149,7 @@ def _set(kube: Table, key: str, value: str) -> None:
         return
     was_literal = isinstance(old, String) and old.type.is_literal()
     new = tomlkit.string(value, literal=("\\" in value or was_literal) and "'" not in value)
-    if old is not None:
+    if isinstance(old, Item):
         trivia = old.trivia
         new.trivia.indent, new.trivia.comment_ws = trivia.indent, trivia.comment_ws
         new.trivia.comment, new.trivia.trail = trivia.comment, trivia.trail

@@ -7,6 +7,8 @@ literal block at the same indentation, and the result is re-parsed to prove that
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from ..errors import InputError, RunnerkitError
@@ -51,10 +53,12 @@ def edit_values(text: str, wanted: Wanted, filename: str) -> tuple[str, Edit]:
         return text, edit
 
     if config is not None:
+        assert config_key is not None and isinstance(config, yaml.ScalarNode)  # _child and the check above
         new_text = _replace_scalar(text, config_key, config, edit.after)
     elif runners is not None and isinstance(runners, yaml.MappingNode) and runners.value:
         new_text = _insert_config(text, runners, edit.after)
     elif runners is not None:
+        assert runners_key is not None  # _child returns both or neither
         new_text = _replace_empty_runners(text, runners_key, runners, edit.after)
     else:
         new_text = text + ("" if not text or text.endswith("\n") else "\n") + "runners:\n" + \
@@ -179,7 +183,7 @@ def _with_file_line(message: str, config: yaml.Node | None) -> str:
                            f" at line {toml_line} (file line {config.start_mark.line + 1 + toml_line}),", 1)
 
 
-def _verify(before: object, new_text: str, toml: str, filename: str) -> None:
+def _verify(before: Any, new_text: str, toml: str, filename: str) -> None:
     """Everything but runners.config must load exactly as before; otherwise it is a bug."""
     try:
         after = yaml.load(new_text, Loader=_Loader)

@@ -41,7 +41,7 @@ def loads(text: str, filename: str = "runnerkit.yaml") -> dict:
 class _Dumper(yaml.SafeDumper):
     """Lists indented under their key, as hand-written values files have them."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False):
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         return super().increase_indent(flow, False)
 
 

@@ -94,7 +94,7 @@ def missing_namespaces(desired: list[dict], live: list[dict]) -> list[tuple[str,
     """Namespaces that desired objects live in but that neither exist nor are declared."""
     declared = {o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"}
     existing = {o["metadata"]["name"] for o in live if o["kind"] == "Namespace"}
-    out = {}
+    out: dict[str, str] = {}
     for obj in desired:
         ns = obj["metadata"].get("namespace")
         if ns and ns not in declared and ns not in existing:

@@ -231,7 +231,7 @@ class RoleIndex:
                     continue
                 labels = (obj.get("metadata") or {}).get("labels") or {}
                 if any(selector_matches(s, labels) for s in selectors):
-                    rules += [r for r in self._cluster_rules(other, visiting) if r not in rules]
+                    rules += [r for r in self._cluster_rules(str(other), visiting) if r not in rules]
         self._resolved[name] = rules
         return rules
 

@@ -332,7 +332,7 @@ class _Validator:
         grants = [grant for _, grant in indexed]
 
         return Project(
-            name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]
+            name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]  # None only after self.fail(): load() raises
             namespace_labels=merged("namespaceLabels"),
             namespace_annotations=merged("namespaceAnnotations", True),
             service_account_annotations=merged("serviceAccountAnnotations", True),

@@ -1,0 +1,12 @@
+"""The type hints are checked: mypy with pyproject's [tool.mypy] settings passes on runnerkit/."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_mypy_passes_on_the_package():
+    run = subprocess.run([sys.executable, "-m", "mypy", "runnerkit"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
