@@ -14,7 +14,7 @@ from runnerkit.gitlab import isolation
 from runnerkit.gitlab.enforcement import ENFORCED, check_isolation, probe_pod
 from runnerkit.gitlab.isolation import ID_LABEL, NAMESPACE_LABEL, ROOT_NAMESPACE_LABEL, sanitize_label
 from runnerkit.model.kinds import BY_KIND
-from runnerkit.model.render import render
+from runnerkit.desired import render
 
 pytestmark = pytest.mark.e2e
 

@@ -75,7 +75,7 @@ class KubeClient:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request sent
         self._extra_headers: dict[str, str] = {}
 
-    def impersonating(self, user: str) -> "Client":
+    def impersonating(self, user: str) -> KubeClient:
         """The same connection, acting as `user` (needs the `impersonate` right). For a ServiceAccount
         user the API server adds its groups itself."""
         other = copy.copy(self)

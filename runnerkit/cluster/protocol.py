@@ -18,6 +18,8 @@ class Client(Protocol):
     host: str
     requests: list[tuple[str, str]]  # (method, path) of every request sent
 
+    def impersonating(self, user: str) -> Client: ...
+
     def request(self, method: str, path: str, *, query: dict | None = None, body: Any = None,
                 content_type: str = "application/json") -> Any: ...
 

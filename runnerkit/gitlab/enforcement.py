@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from ..cluster.protocol import Client
 from ..errors import ApiError, NotFound
 from ..model.kinds import BY_KIND
 from ..model.spec import Project, Spec
@@ -61,7 +63,7 @@ def probe_pod(labels: dict[str, str]) -> dict:
                      "containers": [{"name": "probe", "image": "registry.invalid/runnerkit-probe"}]}}
 
 
-def check_isolation(client, spec: Spec) -> list[IsolationCheck]:
+def check_isolation(client: Client, spec: Spec) -> list[IsolationCheck]:
     """One list call per policy kind, then two dry-run pod creations per tenant whose policy is intact."""
     projects = isolation_projects(spec)
     if not projects:
@@ -70,7 +72,7 @@ def check_isolation(client, spec: Spec) -> list[IsolationCheck]:
     live: dict[tuple, dict] = {}
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         try:
-            items = client.list(BY_KIND[kind])
+            items = client.list_objects(BY_KIND[kind])
         except NotFound:
             return [IsolationCheck(p.name, p.namespace, UNSUPPORTED,
                                    "the cluster does not serve ValidatingAdmissionPolicy (Kubernetes >= 1.30)")
@@ -79,7 +81,7 @@ def check_isolation(client, spec: Spec) -> list[IsolationCheck]:
     return client.parallel(lambda p: _check(client, p, desired, live), projects)
 
 
-def _check(client, p: Project, desired: dict, live: dict) -> IsolationCheck:
+def _check(client: Client, p: Project, desired: dict, live: dict) -> IsolationCheck:
     name = policy_name(p)
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         obj = live.get((kind, name))
@@ -110,7 +112,7 @@ def _check(client, p: Project, desired: dict, live: dict) -> IsolationCheck:
                           f"as {manager_username(p)}: own project admitted, project {FOREIGN_PROJECT_ID} denied")
 
 
-def _admitted(client, namespace: str, labels: dict[str, str]) -> bool | str:
+def _admitted(client: Client, namespace: str, labels: dict[str, str]) -> bool | str:
     """True when a dry-run creation passes admission, else the server's refusal."""
     try:
         client.request("POST", f"/api/v1/namespaces/{namespace}/pods", query={"dryRun": "All"},
@@ -120,7 +122,7 @@ def _admitted(client, namespace: str, labels: dict[str, str]) -> bool | str:
         return str(e)
 
 
-def _contains(want, got) -> bool:
+def _contains(want: Any, got: Any) -> bool:
     """Every field runnerkit sets is there with the same value (the server adds defaults)."""
     if isinstance(want, dict):
         return isinstance(got, dict) and all(k in got and _contains(v, got[k]) for k, v in want.items())
