@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def one_repetition(n: int, prefix: str, order: tuple[str, str], samples: dict, kubeconfig: str,
                    kubectl: str, work: Path, settle: float) -> None:
+    from runnerkit.cli.files import read_spec
     from runnerkit.model import spec
     from runnerkit.desired import render
     from runnerkit.model.render import to_yaml
@@ -85,7 +86,7 @@ def one_repetition(n: int, prefix: str, order: tuple[str, str], samples: dict, k
         tool_prefix = f"{prefix}{tool[0]}"
         name = f"bench-{tool_prefix}"
         full, half = (b.write_spec(work, name, tool_prefix, n), b.write_spec(work, name, tool_prefix, n, n // 2))
-        objects, kept = render(spec.load(full)), render(spec.load(half))
+        objects, kept = render(read_spec(full)), render(read_spec(half))
         if tool == "kubectl":
             (work / f"{name}.all.yaml").write_text(to_yaml(objects))
             (work / f"{name}.half.yaml").write_text(to_yaml(kept))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 class RunnerkitError(Exception):
     """A user-facing error: its message says what is wrong and how to fix it."""
@@ -23,6 +21,14 @@ class SpecError(InputError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class WorkloadNotFound(InputError):
+    """No runner workload (Deployment, scale set, RunnerDeployment) by that name: exit 2."""
+
+
+class IsolationUnavailable(RunnerkitError):
+    """--require-isolation on a cluster without ValidatingAdmissionPolicy: exit 1, nothing changed."""
 
 
 class ApiError(RunnerkitError):
@@ -60,11 +66,14 @@ class Invalid(ApiError):
     pass
 
 
-def read_input(path: Path, missing_hint: str = "") -> str:
-    """A user's input file as text; a missing or unreadable one is bad input (exit 2)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file{missing_hint}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
+# The one HTTP-status-to-error mapping, for the Kubernetes API, GitLab and GitHub alike: each API's
+# edge writes the message (what failed and how to fix it), this picks the class callers catch.
+STATUS_ERRORS: dict[int, type[ApiError]] = {
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 422: Invalid,
+}
+
+
+def http_error(status: int, message: str, reason: str = "") -> ApiError:
+    """The error for an HTTP error status answered by an API, with its message."""
+    return STATUS_ERRORS.get(status, ApiError)(message, status, reason)
+

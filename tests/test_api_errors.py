@@ -54,3 +54,28 @@ def test_a_body_that_is_not_json_is_shown_shortened():
     assert type(error) is ApiError and error.exit_code == 3
     assert str(error).startswith("GET /api/v1/namespaces failed: <html>xxx") and str(error).endswith("(HTTP 502)")
     assert len(str(error)) < 300
+
+
+class FakeResponse:
+    """Enough of a requests.Response for the GitLab and GitHub error mappers."""
+
+    def __init__(self, status: int, message: str):
+        self.status_code, self.reason, self.headers = status, "", {}
+        self.text = json.dumps({"message": message})
+        self.content = self.text.encode()
+
+    def json(self):
+        return json.loads(self.text)
+
+
+@pytest.mark.parametrize("code,cls", [(401, Unauthorized), (403, Forbidden), (404, NotFound), (409, Conflict),
+                                      (422, Invalid), (500, ApiError)])
+def test_kubernetes_gitlab_and_github_map_a_status_to_the_same_error_class(code, cls):
+    from runnerkit.github.api import _error as github_error
+    from runnerkit.gitlab.api import _message, gitlab_error
+
+    errors = [api_error(code, status(code, "X", "no"), "GET", "/x"),
+              gitlab_error(code, _message(FakeResponse(code, "no")), "GET", "/projects/1"),
+              github_error(FakeResponse(code, "no"), "GET", "/repos/o/r")]
+    assert [type(e) for e in errors] == [cls] * 3
+    assert all(e.status == code and e.exit_code == 3 for e in errors)

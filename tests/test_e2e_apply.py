@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import admin_cluster, eventually, write_kubeconfig
+from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.desired import render
@@ -67,7 +68,7 @@ def provisioned(kube, unique, make_namespace, tmp_path):
     make_namespace(f"gitlab-runner-{unique}")
     path = tmp_path / "runnerkit.yaml"
     path.write_text(spec_text(unique))
-    yield path, spec.load(path)
+    yield path, read_spec(path)
     apply.delete(kube, f"e2e-{unique}", namespaces=True)
 
 

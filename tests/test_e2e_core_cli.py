@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import admin_cluster, run_cli, write_kubeconfig
+from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.cli.common import example_text
@@ -46,7 +47,7 @@ def test_the_shipped_example_applies_and_a_second_apply_writes_nothing(kube, kub
             make_namespace(ns)
     path = tmp_path / "runnerkit.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    s = spec.load(path)
+    s = read_spec(path)
     served = render(s)  # every kind, the isolation policies included (Kubernetes >= 1.30)
     assert {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} <= {o["kind"] for o in served}
     try:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
+from runnerkit.cli.files import read_spec
 from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.arc import RUNNER_KINDS
@@ -73,7 +74,7 @@ def setup(kubeconfig, unique, tmp_path, arc_crds):
     path.write_text(spec_text(unique, ns))
     r = run_cli("apply", path, "--kubeconfig", kubeconfig)
     assert r.code == 0, r
-    yield path, spec_mod.load(path), ns
+    yield path, read_spec(path), ns
     run_cli("delete", path, "--delete-namespaces", "--kubeconfig", kubeconfig)
 
 

@@ -10,9 +10,10 @@ from celpy import celtypes
 from runnerkit.model import spec as spec_mod
 from runnerkit.cli.common import example_text
 from runnerkit.gitlab.isolation import (ID_LABEL, NAMESPACE_LABEL, POLICY_KINDS, ROOT_NAMESPACE_LABEL,
-                                        IsolationUnavailable, isolation_gap, require_isolation, policy_name,
+                                        isolation_gap, require_isolation, policy_name,
                                         sanitize_label)
 from runnerkit.desired import render
+from runnerkit.errors import IsolationUnavailable
 
 MANAGER = "system:serviceaccount:gitlab-runner:gitlab-runner"
 SPEC = spec_mod.loads("""apiVersion: runnerkit.io/v1alpha1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import eventually, run_cli
+from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
 from runnerkit.model import spec as spec_mod
 from runnerkit.errors import ApiError
@@ -91,7 +92,7 @@ def test_apply_enforces_isolation_on_the_live_server_and_verify_proves_it(kube, 
         again = run_cli("apply", path, "--kubeconfig", kubeconfig, "-o", "json")
         assert again.code == 0 and '"writes": 0' in again.out, again
         prove_matrix(kube, u)
-        checks = check_isolation(kube, spec_mod.load(path))
+        checks = check_isolation(kube, read_spec(path))
         assert [(c.project, c.status) for c in checks] == [
             (f"web-{u}", ENFORCED), (f"infra-{u}", ENFORCED), (f"builds-{u}", ENFORCED)], checks
         run = run_cli("verify", path, "--kubeconfig", kubeconfig)
@@ -117,7 +118,7 @@ def test_a_refused_policy_grants_the_manager_nothing(kube, kubeconfig, unique, t
         lines = [line for line in run.err.splitlines() if line.strip()]
         assert len(lines) == 1 and "the runner manager got no new rights" in lines[0], run.err
         assert "Traceback" not in run.err
-        spec = spec_mod.load(path)
+        spec = read_spec(path)
         managed = [o for o in render(spec) if o["kind"] in ("Role", "RoleBinding", "ServiceAccount", "Namespace")]
         assert managed
         for o in managed:  # nothing after the policy's wave was written

@@ -2,6 +2,7 @@
 
 import pytest
 
+from runnerkit.cli.files import read_spec
 from runnerkit.model import spec
 from runnerkit.errors import InputError, SpecError
 
@@ -172,4 +173,4 @@ def test_a_spec_without_projects_is_refused():
 
 def test_missing_file_says_how_to_start():
     with pytest.raises(InputError, match="runnerkit init"):
-        spec.load("/nonexistent/runnerkit.yaml")
+        read_spec("/nonexistent/runnerkit.yaml")

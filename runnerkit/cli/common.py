@@ -51,10 +51,11 @@ def example_text() -> str:
 
 def load_spec(args: argparse.Namespace) -> Spec:
     from ..model import spec
+    from .files import read_spec
 
     if getattr(args, "example", False):
         return spec.loads(example_text(), "example:runnerkit.yaml")
-    return spec.load(args.file)
+    return read_spec(args.file)
 
 
 def print_json(data: Any) -> None:

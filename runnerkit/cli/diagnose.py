@@ -104,9 +104,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     spec = None
     if args.spec:
-        from ..model import spec as spec_module
+        from .files import read_spec
 
-        spec = spec_module.load(args.spec)
+        spec = read_spec(args.spec)
     report = doctor.run(doctor.Options(args.kubeconfig, args.context, args.as_user, tuple(args.need),
                                        args.namespace, spec))
     if args.output == "json":
@@ -148,9 +148,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     spec_namespaces: frozenset[str] = frozenset()
     if args.spec:
-        from ..model import spec as spec_module
+        from .files import read_spec
 
-        spec = spec_module.load(args.spec)
+        spec = read_spec(args.spec)
         spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
                                     | {p.namespace for p in spec.projects})
     client = connect(args, concurrency=6)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, read_input
+from ..errors import InputError
 if TYPE_CHECKING:
     from ..gitlab.template import Wanted
     from ..model.spec import Runner
@@ -143,6 +143,8 @@ def configure_file(args: argparse.Namespace, wanted: Wanted, runner: Runner) -> 
     from ..gitlab.values import edit_values
 
     path = Path(args.values_file or args.toml_file)
+    from .files import read_input
+
     text = read_input(path)
     if args.values_file:
         new_text, edit = edit_values(text, wanted, str(path))

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from .transport import Transport, encode, from_api_client, query_string
-from ..errors import (ApiError, Conflict, Forbidden, InputError, Invalid, NotFound, Unauthorized,
-                     Unreachable)
+from ..errors import ApiError, InputError, NotFound, Unreachable, http_error
 from .incluster import sa_dir
 from ..model.kinds import Kind, kind_of
 
@@ -254,24 +253,27 @@ def api_error(status: int, body: bytes, method: str, path: str) -> ApiError:
         message = None
     message = (message or body[:200].decode("utf-8", "replace").strip() or f"HTTP {status}")[:500]
     message = " ".join(message.split())  # one line: CEL compile errors come with a multi-line caret
-    where = f"{method} {path}"
+    return http_error(status, _kube_message(status, message, f"{method} {path}"))
+
+
+def _kube_message(status: int, message: str, where: str) -> str:
     if status == 401:
-        return Unauthorized(f"the cluster rejected the credentials (401 Unauthorized) on {where}; "
-                            "log in again or check --kubeconfig/--context", status)
+        return (f"the cluster rejected the credentials (401 Unauthorized) on {where}; "
+                "log in again or check --kubeconfig/--context")
     if status == 403 and "because it is being terminated" in message:
-        return Forbidden(f"{message} (403 Forbidden); wait until the namespace is gone, then run the "
-                         "command again to recreate it", status)
+        return (f"{message} (403 Forbidden); wait until the namespace is gone, then run the "
+                "command again to recreate it")
     if status == 403:
-        return Forbidden(f"{message} (403 Forbidden); the identity running runnerkit needs that "
-                         "permission, ask a cluster admin to grant it", status)
+        return (f"{message} (403 Forbidden); the identity running runnerkit needs that "
+                "permission, ask a cluster admin to grant it")
     if status == 404:
-        return NotFound(f"{message} (404 Not Found)", status)
+        return f"{message} (404 Not Found)"
     if status == 409:
-        return Conflict(f"{message} (409 Conflict); someone else changed it, run the command again "
-                        "to start from the current state", status)
+        return (f"{message} (409 Conflict); someone else changed it, run the command again "
+                "to start from the current state")
     if status == 422:
-        return Invalid(f"{message} (422 Invalid)", status)
-    return ApiError(f"{where} failed: {message} (HTTP {status})", status)
+        return f"{message} (422 Invalid)"
+    return f"{where} failed: {message} (HTTP {status})"
 
 
 def _unreachable(host: str, error: Exception) -> Unreachable:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import ApiError, InputError, Unauthorized, Unreachable
+from ..errors import ApiError, InputError, Unreachable, http_error
 from ..model.spec import Project
 
 API_URL = "https://api.github.com"
@@ -119,18 +119,21 @@ def _error(response: Any, method: str, path: str) -> ApiError:
     message = (message or response.text[:200] or f"HTTP {response.status_code}").strip()
     where = f"{method} {path}"
     status = response.status_code
-    if status == 401:
-        return Unauthorized(f"GitHub rejected GITHUB_TOKEN (401 {message}) on {where}: it is invalid or "
-                            "expired", status)
     if status == 403 and response.headers.get("X-RateLimit-Remaining") == "0":
+        # Not a permission problem: the same request works once the limit resets.
         return ApiError(f"GitHub rate limit exhausted on {where}; retry after "
                         f"{response.headers.get('X-RateLimit-Reset', 'a while')}", status)
+    return http_error(status, _github_message(status, message, where))
+
+
+def _github_message(status: int, message: str, where: str) -> str:
+    if status == 401:
+        return f"GitHub rejected GITHUB_TOKEN (401 {message}) on {where}: it is invalid or expired"
     if status == 403:
-        return ApiError(f"GITHUB_TOKEN may not do {where} (403 {message}): a classic token needs the repo "
-                        "scope; a fine-grained token or GitHub App needs write access to 'Variables' "
-                        "(repository variables) or 'Environments' (environment variables)", status)
+        return (f"GITHUB_TOKEN may not do {where} (403 {message}): a classic token needs the repo "
+                "scope; a fine-grained token or GitHub App needs write access to 'Variables' "
+                "(repository variables) or 'Environments' (environment variables)")
     if status == 404:
-        return ApiError(f"{where}: 404 {message}: the repository does not exist or GITHUB_TOKEN cannot see "
-                        "it, or the environment does not exist (create it under Settings > Environments)",
-                        status)
-    return ApiError(f"{where} failed: {message} (HTTP {status})", status)
+        return (f"{where}: 404 {message}: the repository does not exist or GITHUB_TOKEN cannot see "
+                "it, or the environment does not exist (create it under Settings > Environments)")
+    return f"{where} failed: {message} (HTTP {status})"

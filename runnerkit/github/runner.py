@@ -7,14 +7,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..errors import InputError
+from ..errors import InputError, WorkloadNotFound
 from ..model.spec import Project
 from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
 from ..cluster.protocol import Client
-
-
-class WorkloadNotFound(InputError):
-    pass
 
 
 @dataclass

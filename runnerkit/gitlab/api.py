@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import ApiError, Forbidden, InputError, NotFound, Unauthorized, Unreachable
+from ..errors import ApiError, InputError, NotFound, Unreachable, http_error
 
 TOKEN_ENV = "GITLAB_TOKEN"
 CREATE, UPDATE, UNCHANGED = "created", "updated", "unchanged"
@@ -127,19 +127,23 @@ def push_variables(client: GitlabClient, project: str, variables: dict[str, str]
 
 
 def gitlab_error(status: int, message: str, method: str, path: str) -> ApiError:
+    return http_error(status, _gitlab_message(status, message, method, path))
+
+
+def _gitlab_message(status: int, message: str, method: str, path: str) -> str:
     where = f"{method} {path}"
     if status == 401:
-        return Unauthorized(f"GitLab rejected the token (401 Unauthorized) on {where}: check that "
-                            f"{TOKEN_ENV} holds a valid, unexpired token", status)
+        return (f"GitLab rejected the token (401 Unauthorized) on {where}: check that "
+                f"{TOKEN_ENV} holds a valid, unexpired token")
     if status == 403:
-        return Forbidden(f"GitLab refused {where} (403 Forbidden: {message}): the token needs the api "
-                         "scope and at least the Maintainer role on the project", status)
+        return (f"GitLab refused {where} (403 Forbidden: {message}): the token needs the api "
+                "scope and at least the Maintainer role on the project")
     if status == 404:
         what = "project" if "/variables" not in path or "Project" in message else "variable"
-        return NotFound(f"GitLab answered 404 ({message}) on {where}: the {what} does not exist or the "
-                        "token cannot see it; check the project id/path (gitlab.project in the spec or "
-                        "--project) and --gitlab-url", status)
-    return ApiError(f"GitLab {where} failed: {message} (HTTP {status})", status)
+        return (f"GitLab answered 404 ({message}) on {where}: the {what} does not exist or the "
+                "token cannot see it; check the project id/path (gitlab.project in the spec or "
+                "--project) and --gitlab-url")
+    return f"GitLab {where} failed: {message} (HTTP {status})"
 
 
 def _message(response: Any) -> str:

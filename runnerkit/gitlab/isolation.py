@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from ..errors import RunnerkitError
+from ..errors import IsolationUnavailable
 from ..model.kinds import ADMISSION
 from ..model.objects import PROJECT_LABEL, meta
 from ..model.spec import Project, Spec
@@ -148,6 +148,3 @@ def require_isolation(objects: list[dict], unserved: Iterable[str], require: boo
         raise IsolationUnavailable(gap + "; --require-isolation: nothing was changed")
     return gap
 
-
-class IsolationUnavailable(RunnerkitError):
-    """--require-isolation on a cluster without ValidatingAdmissionPolicy: exit 1, nothing changed."""

@@ -8,11 +8,10 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import presets
-from ..errors import InputError, SpecError, read_input
+from ..errors import InputError, SpecError
 from .yamlsrc import Located, format_path, parse
 
 API_VERSION = "runnerkit.io/v1alpha1"
@@ -134,11 +133,6 @@ class Spec:
             raise InputError(f"{self.path}: {len(candidates)} {type_} runners declared; "
                              "pick one with --runner NAME")
         return candidates[0]
-
-
-def load(path: str | Path) -> Spec:
-    path = Path(path)
-    return loads(read_input(path, "; create one with `runnerkit init`"), str(path))
 
 
 def loads(text: str, filename: str = "runnerkit.yaml") -> Spec:
