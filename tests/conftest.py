@@ -17,7 +17,9 @@ import yaml
 
 from runnerkit import cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
 CACHE = Path(os.environ.get("RUNNERKIT_CACHE") or Path.home() / ".cache" / "runnerkit")
 # kubectl 1.32 as fetched by scripts/test (scripts/fetch-helm-kubectl v32), else one on PATH.
 _CACHED_KUBECTL = CACHE / "tools" / "v32" / "kubectl"
@@ -36,6 +38,14 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ needs a real API server: marked e2e by folder, not by name."""
+    e2e = TESTS / "e2e"
+    for item in items:
+        if e2e in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def run_cli(*argv: str) -> Run:

@@ -17,8 +17,6 @@ from runnerkit.model.kinds import Kind
 from runnerkit.cluster.client import connect
 from runnerkit.model.spec import KNOWN_VERBS
 
-pytestmark = pytest.mark.e2e
-
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 DECLARED = {"pods": {"get", "list"}, "configmaps": {"get"}, "secrets": set()}
 

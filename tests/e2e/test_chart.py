@@ -19,9 +19,7 @@ from runnerkit.model import helmvalues, spec
 from runnerkit.model.kinds import BY_KIND
 from runnerkit.desired import render
 from runnerkit.model.objects import MANAGED_BY
-from test_chart import CHART, POLICY_APIS, Helm, tool
-
-pytestmark = pytest.mark.e2e
+from unit.model.test_chart import CHART, POLICY_APIS, Helm, tool
 
 POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from runnerkit.model import spec as spec_mod
 from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
 
-ROOT = Path(__file__).parent.parent
 TEMPLATES = ROOT / "ci-templates" / "gitlab"
 COMPONENT = TEMPLATES / "templates" / "runnerkit-kube.yml"
 EXAMPLES = sorted((TEMPLATES / "examples").glob("*.yml"))

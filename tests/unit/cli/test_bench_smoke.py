@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from conftest import ROOT
+
+BENCH = ROOT / "bench"
 KUBECTL = Path(os.environ.get("RUNNERKIT_CACHE", Path.home() / ".cache" / "runnerkit")) / "tools" / "v32" / "kubectl"
 
 

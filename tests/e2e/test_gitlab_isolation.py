@@ -17,8 +17,6 @@ from runnerkit.gitlab.isolation import ID_LABEL, NAMESPACE_LABEL, ROOT_NAMESPACE
 from runnerkit.model.kinds import BY_KIND
 from runnerkit.desired import render
 
-pytestmark = pytest.mark.e2e
-
 
 def tenants_spec(u: str) -> str:
     return f"""apiVersion: runnerkit.io/v1alpha1
@@ -132,7 +130,7 @@ def test_a_refused_policy_grants_the_manager_nothing(kube, kubeconfig, unique, t
 
 def test_the_chart_enforces_the_same_isolation(kube, kubeconfig, unique, tmp_path, make_namespace):
     from runnerkit.model import helmvalues
-    from test_chart import CHART, Helm
+    from unit.model.test_chart import CHART, Helm
 
     u = unique
     helm = Helm("v37")

@@ -20,7 +20,6 @@ from runnerkit.cli.common import example_text
 from runnerkit.model.kinds import BY_KIND, Kind
 from runnerkit.desired import render
 
-pytestmark = pytest.mark.e2e
 NS, SA = BY_KIND["Namespace"], BY_KIND["ServiceAccount"]
 CM = Kind("ConfigMap", "v1", "configmaps", True, 0)
 
@@ -149,7 +148,7 @@ def test_concurrency_must_be_positive_and_its_default_is_documented(tmp_path):
 
 def test_apply_in_a_pod_uses_the_mounted_service_account(kube, kubeconfig, unique, tmp_path, monkeypatch):
     """No kubeconfig anywhere: apply falls back to the in-cluster account, like kubectl."""
-    from test_kubeconfig_e2e import default_sa_token, kubelet_mount
+    from e2e.test_kubeconfig import default_sa_token, kubelet_mount
 
     ns = f"rk-pod-{unique}"
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})

@@ -9,8 +9,6 @@ from runnerkit.model import spec
 from runnerkit.errors import InputError
 from runnerkit.desired import render
 
-pytestmark = pytest.mark.e2e
-
 
 def spec_text(name: str, u: str, projects: list[str], shared: str | None = None) -> str:
     access = f"[{{preset: pod-reader, namespaces: [{shared}]}}]" if shared else "[{preset: pod-reader}]"

@@ -12,8 +12,6 @@ from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.desired import render
 
-pytestmark = pytest.mark.e2e
-
 
 def spec_text(u: str, extra_project: str = "") -> str:
     return f"""apiVersion: runnerkit.io/v1alpha1

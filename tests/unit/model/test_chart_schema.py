@@ -15,7 +15,7 @@ import yaml
 from runnerkit.model import spec
 from runnerkit.errors import InputError
 from runnerkit.model.helmvalues import values_from_document
-from test_chart import Helm, HELM_VERSIONS
+from unit.model.test_chart import Helm, HELM_VERSIONS
 
 BASE = {
     "apiVersion": "runnerkit.io/v1alpha1",

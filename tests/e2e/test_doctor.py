@@ -17,7 +17,6 @@ import yaml
 from conftest import admin_cluster, kubeconfig_doc, one_project_spec, run_cli
 from runnerkit.model.kinds import Kind
 
-pytestmark = pytest.mark.e2e
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 
 

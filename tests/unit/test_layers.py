@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "runnerkit"
+PACKAGE = Path(__file__).resolve().parents[2] / "runnerkit"
 LAYERS = (  # top to bottom; a tuple is one layer of independent packages
     ("cli",),
     ("diagnose",),

@@ -18,8 +18,6 @@ from runnerkit.gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, TEMPLA
 from runnerkit.model.kinds import RBAC, Kind
 from runnerkit.desired import render
 
-pytestmark = pytest.mark.e2e
-
 CHART = FIXTURES / "gitlab-runner"
 CHART_KINDS = {k.kind: k for k in (
     Kind("ServiceAccount", "v1", "serviceaccounts", True, 0), Kind("Secret", "v1", "secrets", True, 0),

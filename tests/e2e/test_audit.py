@@ -15,7 +15,6 @@ from runnerkit.cli.diagnose import collect
 from runnerkit.model.kinds import BY_KIND, Kind
 from runnerkit.cluster.client import connect
 
-pytestmark = pytest.mark.e2e
 RBAC = "rbac.authorization.k8s.io/v1"
 CONFIG_MAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
 LISTS = {("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles"), ("GET", "/apis/rbac.authorization.k8s.io/v1/roles"),

@@ -16,8 +16,6 @@ from runnerkit.errors import InputError
 from runnerkit.github.arc import RUNNER_KINDS
 from runnerkit.github.runner import patch_runner, served
 
-pytestmark = pytest.mark.e2e
-
 ARC = FIXTURES / "arc"
 BY_KIND = {k.kind.kind: k for k in RUNNER_KINDS.values()}
 

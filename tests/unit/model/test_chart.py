@@ -15,13 +15,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from conftest import ROOT
 from runnerkit.model import helmvalues, spec
 from runnerkit.cli.common import example_text
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
 from runnerkit.model.presets import GITLAB_MANAGER_RULES, PRESETS
 from runnerkit.desired import render
 
-ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "runnerkit-tenants"
 FETCH = ROOT / "scripts" / "fetch-helm-kubectl"
 CACHE = Path(os.environ.get("RUNNERKIT_CACHE") or Path.home() / ".cache" / "runnerkit")

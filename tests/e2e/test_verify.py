@@ -10,7 +10,6 @@ import pytest
 from conftest import run_cli
 from runnerkit.cli import diagnose
 
-pytestmark = pytest.mark.e2e
 RBAC = "rbac.authorization.k8s.io/v1"
 
 

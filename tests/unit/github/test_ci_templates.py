@@ -16,18 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import KUBECTL, run_cli
+from conftest import KUBECTL, ROOT, TESTS, run_cli
 from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.snippets import workflow_snippet
-from test_kubeconfig import CA, TOKEN, fake_pod
+from unit.cluster.test_kubeconfig import CA, TOKEN, fake_pod
 
-ROOT = Path(__file__).parent.parent
 ACTION_DIR = ROOT / "ci-templates" / "github" / "setup-kube"
 ACTION = ACTION_DIR / "action.yml"
 SCRIPT = ACTION_DIR / "setup-kube.sh"
 EXAMPLE = ROOT / "ci-templates" / "github" / "examples" / "deploy.yml"
-TOOLS = Path(__file__).parent / "tools"
+TOOLS = TESTS / "tools"
 NODE = shutil.which("node")
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 SHELL_TOOLS = ("bash", "cat", "cut", "tr", "base64", "sed", "mkdir", "mktemp", "mv", "grep", "awk", "rm")

@@ -8,10 +8,8 @@ import json
 import pytest
 
 from conftest import KUBECTL, NO_KUBECTL
-from test_github_ci_templates import run_action, tool_dir
-from test_kubeconfig_e2e import default_sa_token, fake_pod, kubectl, kubelet_mount, project  # noqa: F401 (fixtures)
-
-pytestmark = pytest.mark.e2e
+from unit.github.test_ci_templates import run_action, tool_dir
+from e2e.test_kubeconfig import default_sa_token, fake_pod, kubectl, kubelet_mount, project  # noqa: F401 (fixtures)
 
 
 def pod_env(monkeypatch_env: dict) -> dict:
