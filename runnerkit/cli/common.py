@@ -50,11 +50,11 @@ def example_text() -> str:
 
 
 def load_spec(args: argparse.Namespace) -> Spec:
-    from ..model import spec
+    from ..model import validate
     from .files import read_spec
 
     if getattr(args, "example", False):
-        return spec.loads(example_text(), "example:runnerkit.yaml")
+        return validate.loads(example_text(), "example:runnerkit.yaml")
     return read_spec(args.file)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from ..model.spec import Spec, loads
+from ..model.spec import Spec
+from ..model.validate import loads
 
 
 def read_input(path: Path, missing_hint: str = "") -> str:

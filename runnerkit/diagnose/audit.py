@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..gitlab.audit_rules import RUNNER_CHECKS, runner_config_findings, runner_namespaces
-from ..model.findings import CRITICAL, HIGH, MEDIUM, RANK, SEVERITIES, Check, Finding, make_finding
+from ..model.findings import CRITICAL, HIGH, MEDIUM, RANK, Check, Finding, make_finding
 from ..model.rbac import (RBAC_GROUP, READ_VERBS, Access, RoleIndex, is_wildcard, rule_text, rules_allow,
                    subject_namespace, subject_text)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import spec as specmod
+from . import validate
 from .spec import Spec
 
 SPEC_KEYS = ("runners", "defaults", "projects")
@@ -35,7 +35,7 @@ def to_helm_values(spec: Spec) -> dict:
 
 def loads(text: str, filename: str = "runnerkit.yaml") -> dict:
     """Validate runnerkit.yaml text exactly like `runnerkit validate`, then convert it."""
-    return to_helm_values(specmod.loads(text, filename))  # raises SpecError (exit 2) on any problem
+    return to_helm_values(validate.loads(text, filename))  # raises SpecError (exit 2) on any problem
 
 
 class _Dumper(yaml.SafeDumper):

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from runnerkit.model import helmvalues, spec
+from runnerkit.model import validate
+from runnerkit.model import helmvalues
 from runnerkit.model.kinds import BY_KIND
 from runnerkit.desired import render
 from runnerkit.model.objects import MANAGED_BY
@@ -63,7 +64,7 @@ def tenants(request, kube, kubeconfig, unique, make_namespace, tmp_path):
     spec_file.write_text(text)
     values = tmp_path / "values.yaml"
     values.write_text(helmvalues.to_yaml(helmvalues.loads(text)))
-    loaded = spec.loads(text)
+    loaded = validate.loads(text)
     t = SimpleNamespace(helm=helm, u=u, release=release, spec=loaded, spec_file=spec_file, values=values,
                         kubeconfig=kubeconfig, objects=render(loaded))
 

@@ -15,7 +15,6 @@ import yaml
 from conftest import admin_cluster, run_cli, write_kubeconfig
 from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
-from runnerkit.model import spec
 from runnerkit.cli.common import example_text
 from runnerkit.model.kinds import BY_KIND, Kind
 from runnerkit.desired import render

@@ -11,7 +11,6 @@ import yaml
 
 from conftest import FIXTURES, run_cli
 from runnerkit.cli.files import read_spec
-from runnerkit.model import spec as spec_mod
 from runnerkit.errors import InputError
 from runnerkit.github.arc import RUNNER_KINDS
 from runnerkit.github.runner import patch_runner, served

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, eventually, run_cli
+from runnerkit.model import validate
 from runnerkit.cluster import apply
 from runnerkit.model import spec as spec_mod
 from runnerkit.errors import Conflict
@@ -28,7 +29,7 @@ RELEASES = {"default.yaml": "gitlab-runner", "custom-config.yaml": "ci", "alread
 
 
 def spec_for(u: str, runner_ns: str, release: str) -> spec_mod.Spec:
-    return spec_mod.loads(f"""apiVersion: runnerkit.io/v1alpha1
+    return validate.loads(f"""apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig
 metadata: {{name: gl-{u}}}
 runners:
@@ -199,7 +200,7 @@ def test_manager_rbac_allows_pods_and_secrets_in_project_namespaces_only(kube, m
     runner_ns = f"gitlab-runner-{unique}"
     target = make_namespace(f"app-prod-{unique}")
     other = make_namespace(f"unrelated-{unique}")
-    spec = spec_mod.loads(f"""apiVersion: runnerkit.io/v1alpha1
+    spec = validate.loads(f"""apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig
 metadata: {{name: glrbac-{unique}}}
 runners:

@@ -4,12 +4,10 @@ and nothing is stored) as the runner manager, labelled the way gitlab-runner lab
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import eventually, run_cli
+from runnerkit.model import validate
 from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
-from runnerkit.model import spec as spec_mod
 from runnerkit.errors import ApiError
 from runnerkit.gitlab import isolation
 from runnerkit.gitlab.enforcement import ENFORCED, check_isolation, probe_pod
@@ -137,7 +135,7 @@ def test_the_chart_enforces_the_same_isolation(kube, kubeconfig, unique, tmp_pat
     release = make_namespace(f"rel-{u}")
     values = tmp_path / "values.yaml"
     values.write_text(helmvalues.to_yaml(helmvalues.loads(tenants_spec(u))))
-    objects = render(spec_mod.loads(tenants_spec(u)))
+    objects = render(validate.loads(tenants_spec(u)))
     try:
         helm.run("install", release, str(CHART), "-f", str(values), "--kubeconfig", kubeconfig,
                  "-n", release, "--wait")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runnerkit.model import validate
 from runnerkit.cluster import apply
 from runnerkit.model import spec
 from runnerkit.errors import InputError
@@ -37,7 +38,7 @@ def test_reapply_lists_only_its_own_objects_and_new_objects_check_the_other_spec
     own = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec={name}"
     others = f"app.kubernetes.io/managed-by=runnerkit,runnerkit.io/spec!={name}"
     own_lists = [("Namespace", None)] + [(k, own) for k in ("ServiceAccount", "Role", "RoleBinding")]
-    first = spec.loads(spec_text(name, unique, ["a"]))
+    first = validate.loads(spec_text(name, unique, ["a"]))
     try:
         apply.apply(kube, render(first), name)
         assert sorted(recorded) == sorted(own_lists)  # a new namespace cannot hold anyone's objects yet
@@ -48,12 +49,12 @@ def test_reapply_lists_only_its_own_objects_and_new_objects_check_the_other_spec
         assert sorted(recorded) == sorted(own_lists)
 
         del recorded[:]  # a new project in a new namespace: still nothing else to read
-        grown = spec.loads(spec_text(name, unique, ["a", "b"]))
+        grown = validate.loads(spec_text(name, unique, ["a", "b"]))
         assert apply.apply(kube, render(grown), name).counts() == {"unchanged": 6, "created": 6}
         assert sorted(recorded) == sorted(own_lists)
 
         del recorded[:]  # a new Role and RoleBinding in an existing namespace: check the other specs'
-        extra = spec.loads(spec_text(name, unique, ["a", "b"]).replace(
+        extra = validate.loads(spec_text(name, unique, ["a", "b"]).replace(
             "[{preset: pod-reader}]", "[{preset: pod-reader}, {preset: helm-deployer}]"))
         assert apply.apply(kube, render(extra), name).counts() == {"unchanged": 12, "created": 4}
         assert sorted(recorded) == sorted(own_lists + [("Role", others), ("RoleBinding", others)])
@@ -65,8 +66,8 @@ def test_an_object_of_another_spec_is_still_refused(kube, unique, make_namespace
     shared = make_namespace(f"shared-{unique}")
     owner, intruder = f"owner-{unique}", f"intruder-{unique}"
     try:
-        apply.apply(kube, render(spec.loads(spec_text(owner, unique, ["web"], shared))), owner)
-        other = spec.loads(spec_text(intruder, unique, ["web"], shared))
+        apply.apply(kube, render(validate.loads(spec_text(owner, unique, ["web"], shared))), owner)
+        other = validate.loads(spec_text(intruder, unique, ["web"], shared))
         with pytest.raises(InputError, match=f"-n {shared} is managed by runnerkit spec '{owner}'"):
             apply.apply(kube, render(other), intruder)
         assert apply.delete(kube, intruder, namespaces=True).changes == []  # nothing was written

@@ -12,7 +12,7 @@ from runnerkit.cluster import apply
 from runnerkit.cluster.protocol import Client
 from runnerkit.desired import render
 from runnerkit.errors import Forbidden, InputError
-from runnerkit.model.spec import loads
+from runnerkit.model.validate import loads
 
 RUNNERS = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

@@ -14,7 +14,7 @@ from runnerkit.diagnose import audit_report
 from runnerkit.diagnose.audit import CHECKS, Inventory, Scope, audit
 from runnerkit.gitlab.audit_rules import anchored, matches_anything, runner_namespaces
 from runnerkit.desired import render
-from runnerkit.model.spec import loads
+from runnerkit.model.validate import loads
 
 ADMIN_RULES = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]
 

@@ -7,7 +7,7 @@ import json
 
 from runnerkit.diagnose import verify, verify_report
 from runnerkit.model.rbac import Access, RoleIndex
-from runnerkit.model.spec import loads
+from runnerkit.model.validate import loads
 
 SPEC = """apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

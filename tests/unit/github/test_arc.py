@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.errors import InputError
 from runnerkit.github import arc
 from runnerkit.github.runner import find_workload
@@ -17,7 +17,7 @@ ARC = FIXTURES / "arc"
 
 
 def load_spec(runner_ns: str = "arc-runners", project_ns: str = "mobile", access: str = "[{preset: arc-kube-mode}]"):
-    return spec_mod.loads(f"""apiVersion: runnerkit.io/v1alpha1
+    return validate.loads(f"""apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig
 metadata: {{name: gh}}
 runners:

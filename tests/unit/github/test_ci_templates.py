@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import stat
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import KUBECTL, ROOT, TESTS, run_cli
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.errors import InputError
 from runnerkit.github.snippets import workflow_snippet
 from unit.cluster.test_kubeconfig import CA, TOKEN, fake_pod
@@ -43,7 +42,7 @@ projects:
 
 
 def snippet_workflow(tmp_path: Path) -> Path:
-    spec = spec_mod.loads(SPEC, "gh.yaml")
+    spec = validate.loads(SPEC, "gh.yaml")
     job = workflow_snippet(spec, spec.project("mobile"))
     path = tmp_path / "snippet-workflow.yml"
     path.write_text("name: snippet\non: push\njobs:\n" + "".join(f"  {line}\n" for line in job.splitlines()))
@@ -161,7 +160,7 @@ def test_inputs_env_and_script_agree():
 
 
 def test_snippet_for_a_gitlab_project_is_refused():
-    spec = spec_mod.loads(SPEC, "gh.yaml")
+    spec = validate.loads(SPEC, "gh.yaml")
     with pytest.raises(InputError, match="not a github runner"):
         workflow_snippet(spec, spec.project("web"))
 

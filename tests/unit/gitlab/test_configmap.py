@@ -14,7 +14,7 @@ from fakes import FakeClient
 from runnerkit.errors import Conflict, InputError
 from runnerkit.gitlab import configmap
 from runnerkit.gitlab.template import TEMPLATE_KEY, wanted_for
-from runnerkit.model.spec import loads
+from runnerkit.model.validate import loads
 
 SPEC = loads("""apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig

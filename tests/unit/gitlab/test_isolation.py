@@ -7,7 +7,7 @@ import kubernetes_validate
 import pytest
 from celpy import celtypes
 
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.cli.common import example_text
 from runnerkit.gitlab.isolation import (ID_LABEL, NAMESPACE_LABEL, POLICY_KINDS, ROOT_NAMESPACE_LABEL,
                                         isolation_gap, require_isolation, policy_name,
@@ -16,7 +16,7 @@ from runnerkit.desired import render
 from runnerkit.errors import IsolationUnavailable
 
 MANAGER = "system:serviceaccount:gitlab-runner:gitlab-runner"
-SPEC = spec_mod.loads("""apiVersion: runnerkit.io/v1alpha1
+SPEC = validate.loads("""apiVersion: runnerkit.io/v1alpha1
 kind: RunnerkitConfig
 metadata: {name: iso}
 runners:
@@ -174,7 +174,7 @@ def test_sanitize_label_mirrors_gitlab_runner():
 
 
 def test_example_spec_renders_isolation_for_its_gitlab_projects():
-    example = spec_mod.loads(example_text())
+    example = validate.loads(example_text())
     assert sorted(policies(example)) == ["runnerkit-cicd-gitlab-isolation", "runnerkit-web-app-gitlab-isolation"]
     assert policy_name(example.project("web-app")) == "runnerkit-web-app-gitlab-isolation"
 
@@ -195,7 +195,7 @@ def test_gap_is_reported_when_the_server_lacks_the_api():
 
 def test_no_gap_when_served_or_not_asked_for():
     assert require_isolation(render(SPEC), set(), require=True) is None
-    no_isolation = spec_mod.loads(example_text().replace("projectIds: [4211]", "project: platform/web")
+    no_isolation = validate.loads(example_text().replace("projectIds: [4211]", "project: platform/web")
                                   .replace("projectIds: [4212, 4213]", "tags: [k8s]"))
     assert require_isolation(render(no_isolation), {"ValidatingAdmissionPolicy"}, require=True) is None
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_cli
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
@@ -19,7 +19,7 @@ from runnerkit.gitlab.snippets import gitlab_ci_snippet
 TEMPLATES = ROOT / "ci-templates" / "gitlab"
 COMPONENT = TEMPLATES / "templates" / "runnerkit-kube.yml"
 EXAMPLES = sorted((TEMPLATES / "examples").glob("*.yml"))
-EXAMPLE = spec_mod.loads(example_text())
+EXAMPLE = validate.loads(example_text())
 CHECK_JSONSCHEMA = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
 
 
@@ -58,7 +58,7 @@ def test_snippet_without_tags_has_no_default_section():
 
 
 def test_names_that_look_like_numbers_stay_strings():
-    spec = spec_mod.loads("apiVersion: runnerkit.io/v1alpha1\nkind: RunnerkitConfig\nmetadata: {name: t}\n"
+    spec = validate.loads("apiVersion: runnerkit.io/v1alpha1\nkind: RunnerkitConfig\nmetadata: {name: t}\n"
                           "runners: [{name: r, type: gitlab, namespace: gl}]\n"
                           "projects: [{name: p, runner: r, namespace: '123', serviceAccount: 'true'}]\n")
     data = yaml.safe_load(gitlab_ci_snippet(spec, spec.project("p")))

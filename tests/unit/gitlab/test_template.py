@@ -9,7 +9,7 @@ import re2
 import yaml
 
 from conftest import FIXTURES, changed_lines
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.template import (ALLOW_ANY, NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, TEMPLATE_KEY, Wanted,
@@ -17,7 +17,7 @@ from runnerkit.gitlab.template import (ALLOW_ANY, NAMESPACE_KEY, SERVICE_ACCOUNT
 
 CHART = FIXTURES / "gitlab-runner"
 RENDERED = ("default.yaml", "custom-config.yaml", "already-overwrite.yaml", "no-template.yaml")
-EXAMPLE = spec_mod.loads(example_text())
+EXAMPLE = validate.loads(example_text())
 WANTED = wanted_for(EXAMPLE, EXAMPLE.runners["gitlab-shared"])
 OVERWRITE_KEYS = (NAMESPACE_KEY, SERVICE_ACCOUNT_KEY)
 
@@ -157,7 +157,7 @@ def test_allow_any_is_only_written_when_asked():
 
 
 def test_runner_without_projects_is_an_input_error():
-    spec = spec_mod.loads(EXAMPLE_TEXT_WITH_IDLE_RUNNER)
+    spec = validate.loads(EXAMPLE_TEXT_WITH_IDLE_RUNNER)
     with pytest.raises(InputError, match="runner 'idle' has no projects"):
         wanted_for(spec, spec.runners["idle"])
 

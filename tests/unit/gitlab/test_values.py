@@ -8,14 +8,14 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, changed_lines
-from runnerkit.model import spec as spec_mod
+from runnerkit.model import validate
 from runnerkit.cli.common import example_text
 from runnerkit.errors import InputError
 from runnerkit.gitlab.template import NAMESPACE_KEY, SERVICE_ACCOUNT_KEY, wanted_for
 from runnerkit.gitlab.values import edit_values
 
 CHART = FIXTURES / "gitlab-runner"
-EXAMPLE = spec_mod.loads(example_text())
+EXAMPLE = validate.loads(example_text())
 WANTED = wanted_for(EXAMPLE, EXAMPLE.runners["gitlab-shared"])
 VALUES = ("values-custom.yaml", "values-already-overwrite.yaml", "values-no-template.yaml")
 

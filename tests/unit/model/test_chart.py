@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from runnerkit.model import validate
 from runnerkit.model import helmvalues, spec
 from runnerkit.cli.common import example_text
 from runnerkit.gitlab.snippets import gitlab_ci_snippet
@@ -203,7 +204,7 @@ PARITY_SPECS = {"example": example_text(), "everything": EVERYTHING, "minimal": 
 @pytest.mark.parametrize("name", PARITY_SPECS)
 def test_helm_template_renders_exactly_the_objects_runnerkit_renders(helm, tmp_path, name):
     text = PARITY_SPECS[name]
-    want = keyed(render(spec.loads(text)))
+    want = keyed(render(validate.loads(text)))
     got = keyed([without_helm_metadata(o, "tenants") for o in helm.template(values_for(text), tmp_path)])
     assert sorted(got) == sorted(want)
     for key in want:
@@ -212,7 +213,7 @@ def test_helm_template_renders_exactly_the_objects_runnerkit_renders(helm, tmp_p
 
 def test_parity_covers_every_kind_runnerkit_renders(tmp_path):
     # So "the same objects" is not vacuous: the specs above exercise every kind render produces.
-    kinds = {o["kind"] for text in PARITY_SPECS.values() for o in render(spec.loads(text))}
+    kinds = {o["kind"] for text in PARITY_SPECS.values() for o in render(validate.loads(text))}
     from runnerkit.model.kinds import KINDS
     assert kinds == {k.kind for k in KINDS}
 
@@ -317,7 +318,7 @@ def notes(values: dict, tmp_path: Path) -> str:
 
 
 def test_notes_give_each_gitlab_project_its_gitlab_ci_variables(tmp_path):
-    s = spec.loads(EVERYTHING)
+    s = validate.loads(EVERYTHING)
     text = notes(values_for(EVERYTHING), tmp_path)
     blocks = text.split("\n\n")
     for project in s.projects:

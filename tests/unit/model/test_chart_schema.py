@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from runnerkit.model import spec
+from runnerkit.model import validate
 from runnerkit.errors import InputError
 from runnerkit.model.helmvalues import values_from_document
 from unit.model.test_chart import Helm, HELM_VERSIONS
@@ -120,7 +120,7 @@ def helm(request) -> Helm:
 
 
 def test_the_unmutated_spec_is_accepted_by_both(helm, tmp_path):
-    spec.loads(yaml.safe_dump(BASE))
+    validate.loads(yaml.safe_dump(BASE))
     assert helm.template(values_from_document(BASE), tmp_path)
 
 
@@ -128,7 +128,7 @@ def test_the_unmutated_spec_is_accepted_by_both(helm, tmp_path):
 def test_a_mistake_runnerkit_rejects_is_rejected_by_the_chart(helm, tmp_path, mutate, fragment):
     doc = mistake_doc(mutate)
     with pytest.raises(InputError):
-        spec.loads(yaml.safe_dump(doc))
+        validate.loads(yaml.safe_dump(doc))
     run = helm.template_run(values_from_document(doc), tmp_path, check=False)
     assert run.returncode != 0, run.stdout
     assert fragment in same_paths(run.stderr), run.stderr

@@ -6,6 +6,7 @@ import json
 
 import yaml
 
+from runnerkit.model import validate
 from runnerkit.model import helmvalues, spec
 from runnerkit.cli.common import example_text
 from runnerkit.desired import render
@@ -64,8 +65,8 @@ def test_json_output_holds_the_same_values(cli_run, tmp_path):
 def test_values_lead_back_to_the_same_objects():
     for text in (SPEC, example_text()):
         values = helmvalues.loads(text)
-        again = spec.loads(yaml.safe_dump(as_document(values)), "back.yaml")
-        assert render(again) == render(spec.loads(text))
+        again = validate.loads(yaml.safe_dump(as_document(values)), "back.yaml")
+        assert render(again) == render(validate.loads(text))
 
 
 def test_example(cli_run):

@@ -5,6 +5,7 @@ import json
 import pytest
 import yaml
 
+from runnerkit.model import validate
 from runnerkit.model import spec
 from runnerkit.cli.common import example_text
 from runnerkit.desired import render
@@ -20,7 +21,7 @@ runners:
 
 
 def objects(body: str) -> list[dict]:
-    return render(spec.loads(HEAD + body))
+    return render(validate.loads(HEAD + body))
 
 
 def by(objs, kind, name, namespace=None):
@@ -113,14 +114,14 @@ def test_gitlab_projects_grant_the_runner_manager_in_their_namespace_only():
 
 
 def test_apply_order_namespaces_first_bindings_after_roles():
-    kinds = [o["kind"] for o in render(spec.loads(example_text()))]
+    kinds = [o["kind"] for o in render(validate.loads(example_text()))]
     assert kinds[0] == "Namespace"
     assert max(i for i, k in enumerate(kinds) if k in ("Role", "ServiceAccount")) < min(
         i for i, k in enumerate(kinds) if k == "RoleBinding")
 
 
 def test_yaml_and_json_outputs_round_trip():
-    objs = render(spec.loads(example_text()))
+    objs = render(validate.loads(example_text()))
     assert list(yaml.safe_load_all(to_yaml(objs))) == objs
     assert json.loads(to_json(objs)) == {"apiVersion": "v1", "kind": "List", "items": objs}
 
@@ -128,7 +129,7 @@ def test_yaml_and_json_outputs_round_trip():
 @pytest.mark.parametrize("version", ["1.30.0", "1.37.0"])
 def test_rendered_example_is_schema_valid(version):
     kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="test extra not installed")
-    for obj in render(spec.loads(example_text())):
+    for obj in render(validate.loads(example_text())):
         kubernetes_validate.validate(obj, version, strict=True)
 
 

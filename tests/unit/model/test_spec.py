@@ -2,6 +2,7 @@
 
 import pytest
 
+from runnerkit.model import validate
 from runnerkit.cli.files import read_spec
 from runnerkit.model import spec
 from runnerkit.errors import InputError, SpecError
@@ -18,7 +19,7 @@ runners:
 
 
 def load(body: str) -> spec.Spec:
-    return spec.loads(HEAD + body, "runnerkit.yaml")
+    return validate.loads(HEAD + body, "runnerkit.yaml")
 
 
 def problems(body: str) -> list[str]:
@@ -149,7 +150,7 @@ def test_target_namespaces_come_after_the_own_one():
 ])
 def test_yaml_shape_errors(text, expected):
     with pytest.raises(InputError) as e:
-        spec.loads(text, "x.yaml")
+        validate.loads(text, "x.yaml")
     assert expected in str(e.value) and str(e.value).startswith("x.yaml:")
 
 
@@ -157,12 +158,12 @@ def test_billion_laughs_is_refused_fast():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
     with pytest.raises(InputError, match="aliases"):
-        spec.loads(bomb, "bomb.yaml")
+        validate.loads(bomb, "bomb.yaml")
 
 
 def test_header_is_checked():
     with pytest.raises(SpecError) as e:
-        spec.loads("apiVersion: v1\nkind: Other\nmetadata: {name: x}\nprojects: []\n", "f.yaml")
+        validate.loads("apiVersion: v1\nkind: Other\nmetadata: {name: x}\nprojects: []\n", "f.yaml")
     assert any("apiVersion must be 'runnerkit.io/v1alpha1'" in p for p in e.value.problems)
     assert any("kind must be 'RunnerkitConfig'" in p for p in e.value.problems)
 

@@ -1,0 +1,403 @@
+"""runnerkit.yaml: parse once, validate everything, return a typed Spec with defaults applied.
+
+Every problem is reported as `file:line: field: what is wrong; how to fix it`, all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from . import presets
+from ..errors import SpecError
+from .spec import (API_VERSION, KIND, GithubProject, GitlabProject, Grant, Project, Runner, Spec,
+                   chart_fullname)
+from .yamlsrc import Located, format_path, parse
+
+RUNNER_TYPES = ("gitlab", "github")
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+ROLE_NAME = re.compile(r"^[^/%]+$")
+CLUSTER_SCOPED_RESOURCES = {
+    "nodes", "namespaces", "persistentvolumes", "clusterroles", "clusterrolebindings",
+    "customresourcedefinitions", "storageclasses", "priorityclasses", "certificatesigningrequests",
+    "validatingwebhookconfigurations", "mutatingwebhookconfigurations", "nodes/proxy",
+}
+KNOWN_VERBS = {
+    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+    "use", "bind", "escalate", "impersonate", "approve", "sign", "proxy", "*",
+}
+
+TOP_KEYS = ("apiVersion", "kind", "metadata", "runners", "defaults", "projects")
+RUNNER_KEYS = ("name", "type", "namespace", "release", "fullnameOverride", "serviceAccount",
+               "configMap", "deployment")
+SHARED_KEYS = ("runner", "namespaceLabels", "namespaceAnnotations", "serviceAccountAnnotations",
+               "automountServiceAccountToken", "imagePullSecrets", "resourceQuota", "limitRange",
+               "access")
+DEFAULT_KEYS = ("namespace", "serviceAccount") + SHARED_KEYS
+PROJECT_KEYS = ("name", "namespace", "serviceAccount") + SHARED_KEYS + ("gitlab", "github")
+GRANT_KEYS = ("preset", "rules", "clusterRole", "name", "namespaces", "clusterWide",
+              "allowWildcards", "allowClusterAdmin")
+RULE_KEYS = ("apiGroups", "resources", "resourceNames", "verbs")
+GITLAB_KEYS = ("projectIds", "groups", "tags", "project")
+GITHUB_KEYS = ("repository", "environment")
+
+DEFAULT_NAMESPACE = "{project}"
+DEFAULT_SERVICE_ACCOUNT = "{project}-ci"
+
+
+def loads(text: str, filename: str = "runnerkit.yaml") -> Spec:
+    return _Validator(parse(text, filename)).spec()
+
+
+class _Validator:
+    def __init__(self, src: Located):
+        self.src = src
+        self.problems: list[str] = []
+
+    def fail(self, path: tuple, message: str) -> None:
+        self.problems.append(f"{self.src.where(path)}: {format_path(path)} {message}")
+
+    # -- generic checks -------------------------------------------------------------------------
+
+    def mapping(self, value: Any, path: tuple, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, not {_type_name(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                fix = f"did you mean {hint[0]!r}?" if hint else "allowed keys: " + ", ".join(allowed)
+                self.fail(path + (key,), f"is not a known key; {fix}")
+        return value
+
+    def sequence(self, value: Any, path: tuple) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"must be a list, not {_type_name(value)}")
+            return []
+        return value
+
+    def string(self, value: Any, path: tuple, pattern: re.Pattern | None = None,
+               max_len: int = 0, what: str = "") -> str | None:
+        if not isinstance(value, str) or not value:
+            self.fail(path, f"must be a non-empty string, not {_type_name(value)}")
+            return None
+        if pattern and (not pattern.match(value) or (max_len and len(value) > max_len)):
+            self.fail(path, f"{value!r} is not a valid {what}")
+            return None
+        return value
+
+    def name(self, value: Any, path: tuple, kind: str) -> str | None:
+        if kind == "serviceAccount":
+            return self.string(value, path, DNS_SUBDOMAIN, 253,
+                               "ServiceAccount name: lowercase letters, digits, '-' and '.', at most 253")
+        return self.string(value, path, DNS_LABEL, 63,
+                           f"{kind} name: lowercase letters, digits and '-', at most 63")
+
+    def boolean(self, value: Any, path: tuple) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, f"must be true or false, not {value!r}")
+            return False
+        return value
+
+    def labels(self, value: Any, path: tuple, annotations: bool = False) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping of strings, not {_type_name(value)}")
+            return {}
+        out = {}
+        for key, val in value.items():
+            if not _valid_qualified_name(str(key)):
+                self.fail(path + (key,), "is not a valid key: [prefix/]name, name at most 63 "
+                                         "characters of letters, digits, '-', '_' and '.'")
+            if not isinstance(val, str):
+                self.fail(path + (key,), f"must be a string, not {_type_name(val)}; quote it")
+            elif not annotations and (len(val) > 63 or not LABEL_VALUE.match(val)):
+                self.fail(path + (key,), f"{val!r} is not a valid label value: at most 63 letters, "
+                                         "digits, '-', '_' and '.', starting and ending alphanumeric")
+            out[str(key)] = val
+        return out
+
+    # -- the document ---------------------------------------------------------------------------
+
+    def spec(self) -> Spec:
+        doc = self.src.data
+        if not isinstance(doc, dict):
+            raise SpecError([f"{self.src.filename}:1: the file must be a mapping with apiVersion, "
+                             f"kind, metadata and projects, not {_type_name(doc)}"])
+        self.mapping(doc, (), TOP_KEYS)
+        if doc.get("apiVersion") != API_VERSION:
+            self.fail(("apiVersion",), f"must be {API_VERSION!r}, not {doc.get('apiVersion')!r}")
+        if doc.get("kind") != KIND:
+            self.fail(("kind",), f"must be {KIND!r}, not {doc.get('kind')!r}")
+        meta = self.mapping(doc.get("metadata"), ("metadata",), ("name",))
+        name = self.name(meta.get("name"), ("metadata", "name"), "spec") or "invalid"
+        runners = self.runners(doc.get("runners"))
+        defaults = self.mapping(doc.get("defaults") or {}, ("defaults",), DEFAULT_KEYS)
+        projects = [self.project(p, ("projects", i), defaults, runners)
+                    for i, p in enumerate(self.sequence(doc.get("projects"), ("projects",)))]
+        if not projects and "projects" not in doc:
+            self.fail(("projects",), "is missing; add at least one project")
+        self.unique(projects)
+        if self.problems:
+            raise SpecError(sorted(self.problems, key=_line_of))
+        return Spec(name, self.src.filename, runners, tuple(p for p in projects if p), doc)
+
+    def runners(self, value: Any) -> dict[str, Runner]:
+        out: dict[str, Runner] = {}
+        for i, item in enumerate(self.sequence(value, ("runners",))):
+            path = ("runners", i)
+            r = self.mapping(item, path, RUNNER_KEYS)
+            name = self.name(r.get("name"), path + ("name",), "runner")
+            type_ = r.get("type")
+            if type_ not in RUNNER_TYPES:
+                self.fail(path + ("type",), f"must be one of {', '.join(RUNNER_TYPES)}, not {type_!r}")
+            namespace = self.name(r.get("namespace"), path + ("namespace",), "namespace")
+            release = r.get("release", "gitlab-runner" if type_ == "gitlab" else name)
+            self.name(release, path + ("release",), "release")
+            override = r.get("fullnameOverride")
+            if override is not None:
+                self.name(override, path + ("fullnameOverride",), "fullnameOverride")
+            fullname = chart_fullname(str(release), override) if type_ == "gitlab" else str(release)
+            for key in ("serviceAccount", "configMap", "deployment"):
+                if key in r:
+                    self.name(r[key], path + (key,), "serviceAccount" if key == "serviceAccount"
+                              else "object")
+            if name in out:
+                self.fail(path + ("name",), f"runner {name!r} is declared twice; names must be unique")
+            if name and namespace and type_ in RUNNER_TYPES:
+                out[name] = Runner(name, type_, namespace, str(release), fullname,
+                                   r.get("serviceAccount", fullname), r.get("configMap", fullname),
+                                   r.get("deployment", fullname))
+        return out
+
+    def project(self, value: Any, path: tuple, defaults: dict, runners: dict) -> Project | None:
+        raw = self.mapping(value, path, PROJECT_KEYS)
+        if not raw:
+            return None
+        name = self.name(raw.get("name"), path + ("name",), "project")
+        if not name:
+            return None
+
+        def pick(key: str, fallback: Any = None) -> tuple[Any, tuple]:
+            if key in raw:
+                return raw[key], path + (key,)
+            if key in defaults:
+                return defaults[key], ("defaults", key)
+            return fallback, path
+
+        def merged(key: str, annotations: bool = False) -> dict:
+            base = self.labels(defaults.get(key), ("defaults", key), annotations)
+            return {**base, **self.labels(raw.get(key), path + (key,), annotations)}
+
+        ns_value, ns_path = pick("namespace", DEFAULT_NAMESPACE)
+        sa_value, sa_path = pick("serviceAccount", DEFAULT_SERVICE_ACCOUNT)
+        namespace = self.name(_expand(ns_value, name), ns_path, "namespace")
+        sa = self.name(_expand(sa_value, name), sa_path, "serviceAccount")
+
+        runner_name, runner_path = pick("runner")
+        runner = runners.get(runner_name) if isinstance(runner_name, str) else None
+        if runner is None:
+            known = ", ".join(runners) or "none declared in runners:"
+            self.fail(runner_path if runner_name is not None else path,
+                      f"{'runner ' + repr(runner_name) + ' is not declared' if runner_name else 'needs a runner'}"
+                      f"; set runner: to one of: {known}")
+
+        automount, automount_path = pick("automountServiceAccountToken")
+        if automount is not None:
+            self.boolean(automount, automount_path)
+        pull_value, pull_path = pick("imagePullSecrets")
+        pull = [self.name(s, pull_path + (i,), "secret")
+                for i, s in enumerate(self.sequence(pull_value, pull_path))]
+        quota, quota_path = pick("resourceQuota")
+        if quota is not None:
+            self.mapping(quota, quota_path, ("hard", "scopes", "scopeSelector"))
+        limits, limits_path = pick("limitRange")
+        if limits is not None:
+            self.mapping(limits, limits_path, ("limits",))
+
+        access, access_path = pick("access")
+        indexed = [(i, grant) for i, item in enumerate(self.sequence(access, access_path))
+                   if (grant := self.grant(item, access_path + (i,), name, namespace))]
+        self.unique_grant_names(indexed, access_path)
+        grants = [grant for _, grant in indexed]
+
+        return Project(
+            name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]  # None only after self.fail(): load() raises
+            namespace_labels=merged("namespaceLabels"),
+            namespace_annotations=merged("namespaceAnnotations", True),
+            service_account_annotations=merged("serviceAccountAnnotations", True),
+            automount_token=automount if isinstance(automount, bool) else None,
+            image_pull_secrets=tuple(s for s in pull if s),
+            resource_quota=quota, limit_range=limits, grants=tuple(grants),
+            gitlab=self.gitlab(raw.get("gitlab"), path + ("gitlab",)),
+            github=self.github(raw.get("github"), path + ("github",)),
+        )
+
+    def grant(self, value: Any, path: tuple, project: str, namespace: str | None) -> Grant | None:
+        g = self.mapping(value, path, GRANT_KEYS)
+        if not g:
+            return None
+        forms = [k for k in ("preset", "rules", "clusterRole") if k in g]
+        if len(forms) != 1:
+            self.fail(path, "must have exactly one of preset, rules or clusterRole"
+                      + (f" (found {', '.join(forms)})" if forms else ""))
+            return None
+        cluster_wide = self.boolean(g["clusterWide"], path + ("clusterWide",)) if "clusterWide" in g else False
+        allow_wild = self.boolean(g["allowWildcards"], path + ("allowWildcards",)) if "allowWildcards" in g else False
+        allow_admin = (self.boolean(g["allowClusterAdmin"], path + ("allowClusterAdmin",))
+                       if "allowClusterAdmin" in g else False)
+        targets = [self.name(n, path + ("namespaces", i), "namespace")
+                   for i, n in enumerate(self.sequence(g.get("namespaces"), path + ("namespaces",)))]
+        if cluster_wide and targets:
+            self.fail(path + ("namespaces",), "cannot be combined with clusterWide: true; "
+                                              "a cluster-wide grant already covers every namespace")
+        rules: tuple[dict, ...] = ()
+        cluster_role = None
+        form = forms[0]
+        if form == "preset":
+            preset = presets.PRESETS.get(g["preset"]) if isinstance(g["preset"], str) else None
+            if preset is None:
+                hint = difflib.get_close_matches(str(g["preset"]), presets.PRESETS, n=1)
+                self.fail(path + ("preset",), f"{g['preset']!r} is not a known preset; "
+                          + (f"did you mean {hint[0]!r}?" if hint else "known presets: "
+                             + ", ".join(presets.PRESETS)))
+                return None
+            rules, cluster_role = preset.rules, preset.cluster_role
+            default_name = preset.name
+        elif form == "rules":
+            rules = tuple(self.rule(r, path + ("rules", i), allow_wild, cluster_wide)
+                          for i, r in enumerate(self.sequence(g["rules"], path + ("rules",))))
+            if not rules:
+                self.fail(path + ("rules",), "is empty; list at least one rule")
+            default_name = f"rules-{path[-1]}"
+        else:
+            cluster_role = self.string(g["clusterRole"], path + ("clusterRole",), ROLE_NAME, 253,
+                                       "ClusterRole name")
+            default_name = cluster_role or "invalid"
+        if cluster_role == "cluster-admin" and not allow_admin:
+            self.fail(path, "binds cluster-admin, which owns everything it can reach; if you really "
+                            "mean it, add allowClusterAdmin: true to this grant")
+        name = g.get("name", default_name)
+        self.name(name, path + ("name",), "grant")
+        own = (namespace,) if namespace else ()
+        namespaces = () if cluster_wide else tuple(dict.fromkeys(own + tuple(t for t in targets if t)))
+        return Grant(name=str(name), namespaces=namespaces, rules=rules, cluster_role=cluster_role,
+                     cluster_wide=cluster_wide, source=f"{form} {g[form]!r}" if form != "rules" else "rules")
+
+    def rule(self, value: Any, path: tuple, allow_wildcards: bool, cluster_wide: bool) -> dict:
+        r = self.mapping(value, path, RULE_KEYS)
+        out: dict = {}
+        for key in RULE_KEYS:
+            items = self.sequence(r.get(key), path + (key,))
+            if any(not isinstance(x, str) for x in items):
+                self.fail(path + (key,), "must be a list of strings")
+                continue
+            if items or key == "apiGroups" and key in r:
+                out[key] = list(items)
+        if "apiGroups" not in r:
+            self.fail(path + ("apiGroups",), "is missing; use [\"\"] for the core API group")
+        if not out.get("resources"):
+            self.fail(path + ("resources",), "is empty; name the resources, e.g. [pods]")
+        verbs = out.get("verbs", [])
+        if not verbs:
+            self.fail(path + ("verbs",), "is empty; list the verbs to allow, e.g. [get, list]")
+        for verb in verbs:
+            if verb not in KNOWN_VERBS:
+                hint = difflib.get_close_matches(verb, KNOWN_VERBS, n=1)
+                self.fail(path + ("verbs",), f"{verb!r} is not a Kubernetes verb"
+                          + (f"; did you mean {hint[0]!r}?" if hint else ""))
+        scoped = sorted(set(out.get("resources", [])) & CLUSTER_SCOPED_RESOURCES)
+        if scoped and not cluster_wide:
+            self.fail(path + ("resources",), f"names cluster-scoped {', '.join(scoped)}, which a Role in "
+                      "a namespace cannot grant; drop them, or add clusterWide: true to the grant if you "
+                      "really mean cluster-wide access")
+        if not allow_wildcards:
+            for key in ("apiGroups", "resources", "verbs"):
+                if "*" in out.get(key, []):
+                    self.fail(path + (key,), "contains the wildcard '*', which also grants anything "
+                              "added later; list what you need, or add allowWildcards: true to the grant")
+        return out
+
+    def gitlab(self, value: Any, path: tuple) -> GitlabProject:
+        if value is None:
+            return GitlabProject()
+        g = self.mapping(value, path, GITLAB_KEYS)
+        ids = self.sequence(g.get("projectIds"), path + ("projectIds",))
+        for i, pid in enumerate(ids):
+            if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+                self.fail(path + ("projectIds", i), f"must be a positive GitLab project id, not {pid!r}")
+        groups = self.sequence(g.get("groups"), path + ("groups",))
+        tags = self.sequence(g.get("tags"), path + ("tags",))
+        for key, items in (("groups", groups), ("tags", tags)):
+            if any(not isinstance(x, str) or not x for x in items):
+                self.fail(path + (key,), "must be a list of non-empty strings")
+        project = g.get("project")
+        if project is not None and not isinstance(project, (str, int)):
+            self.fail(path + ("project",), "must be a GitLab project id or path (group/name)")
+        return GitlabProject(None if project is None else str(project), tuple(ids),
+                             tuple(map(str, groups)), tuple(map(str, tags)))
+
+    def github(self, value: Any, path: tuple) -> GithubProject:
+        if value is None:
+            return GithubProject()
+        g = self.mapping(value, path, GITHUB_KEYS)
+        repo = g.get("repository")
+        if repo is not None and (not isinstance(repo, str) or repo.count("/") != 1):
+            self.fail(path + ("repository",), f"must be OWNER/REPO, not {repo!r}")
+        env = g.get("environment")
+        if env is not None:
+            self.string(env, path + ("environment",))
+        return GithubProject(repo, env)
+
+    def unique(self, projects: list[Project | None]) -> None:
+        seen: dict[tuple, int] = {}
+        for i, p in enumerate(projects):
+            if p is None:
+                continue
+            for key, what, field_name in (((p.name,), f"project {p.name!r}", "name"),
+                                          (("ns", p.namespace), f"namespace {p.namespace!r}", "namespace")):
+                if key in seen:
+                    self.fail(("projects", i, field_name),
+                              f"repeats {what} of projects[{seen[key]}]; each project needs its own")
+                else:
+                    seen[key] = i
+
+    def unique_grant_names(self, grants: list[tuple[int, Grant]], path: tuple) -> None:
+        first: dict[str, int] = {}
+        for i, grant in grants:
+            if grant.name in first:
+                self.fail(path + (i,), f"grant name {grant.name!r} is already used by "
+                                       f"{format_path(path + (first[grant.name],))}; give this one a "
+                                       "distinct name: (it names the Role and RoleBinding)")
+            first.setdefault(grant.name, i)
+
+
+def _line_of(problem: str) -> int:
+    try:
+        return int(problem.split(":", 2)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _expand(template: Any, project: str) -> Any:
+    return template.replace("{project}", project) if isinstance(template, str) else template
+
+
+def _valid_qualified_name(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return len(name) <= 63 and bool(LABEL_NAME.match(name))
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "empty"}.get(type(value), type(value).__name__)
