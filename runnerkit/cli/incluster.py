@@ -114,23 +114,17 @@ def default_kubeconfig_path() -> Path:
 
 def identity(token: str) -> str | None:
     """Who a ServiceAccount token says it is (from its claims, locally; never the token itself)."""
-    from ..cluster.incluster import token_claims
+    from ..cluster.incluster import read_token_facts
 
-    try:
-        claims = token_claims(token)
-    except InputError:
-        return None
-    return claims.get("sub") if isinstance(claims.get("sub"), str) else None
+    facts = read_token_facts(token)
+    return facts.subject if facts else None
 
 
 def _expiry(token: str) -> datetime | None:
-    from ..cluster.incluster import token_claims
+    from ..cluster.incluster import read_token_facts
 
-    try:
-        exp = token_claims(token).get("exp")
-    except InputError:
-        return None
-    return datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, (int, float)) else None
+    facts = read_token_facts(token)
+    return facts.expires if facts else None
 
 
 # -- runnerkit kubeconfig -------------------------------------------------------------------------

@@ -6,11 +6,13 @@ import base64
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InputError
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+LEGACY_ISSUER = "kubernetes/serviceaccount"
 
 
 def sa_dir() -> Path:
@@ -61,3 +63,46 @@ def token_claims(token: str) -> dict:
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError) as e:
         raise InputError(f"the ServiceAccount token is not a JWT ({type(e).__name__})") from None
+
+
+# -- what a ServiceAccount token says about itself (claims only: the token itself is never shown) --
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    namespace: str | None
+    service_account: str | None
+    legacy: bool
+    expires: datetime | None
+    audiences: tuple[str, ...]
+    pod: str | None
+    issuer: str | None
+    subject: str | None = None  # the `sub` claim, e.g. system:serviceaccount:NS:NAME
+
+
+def token_facts(claims: dict) -> TokenFacts:
+    raw = claims.get("kubernetes.io")
+    k8s: dict = raw if isinstance(raw, dict) else {}
+    ns = k8s.get("namespace") or claims.get("kubernetes.io/serviceaccount/namespace")
+    sa = ((k8s.get("serviceaccount") or {}).get("name")
+          or claims.get("kubernetes.io/serviceaccount/service-account.name"))
+    raw_sub = claims.get("sub")
+    sub: str = raw_sub if isinstance(raw_sub, str) else ""
+    parts = sub.split(":")
+    if (not ns or not sa) and len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        ns, sa = ns or parts[2], sa or parts[3]
+    exp = claims.get("exp")
+    aud = claims.get("aud") or []
+    pod = (k8s.get("pod") or {}).get("name")
+    return TokenFacts(ns, sa, claims.get("iss") == LEGACY_ISSUER or not k8s,
+                      datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, (int, float)) else None,
+                      tuple([aud] if isinstance(aud, str) else aud), pod, claims.get("iss"),
+                      sub or None)
+
+
+def read_token_facts(token: str) -> TokenFacts | None:
+    """The facts of a JWT ServiceAccount token; None for an opaque (non-JWT) token."""
+    try:
+        return token_facts(token_claims(token))
+    except InputError:
+        return None

@@ -13,15 +13,14 @@ from pathlib import Path
 import yaml
 
 from . import doctor_tls
-from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, TokenFacts, grant_fix, merged_kubeconfig,
-                           namespace_results, parse_need, self_review_result, token_facts, token_results)
+from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
+                           namespace_results, parse_need, self_review_result, token_results)
 from ..errors import ApiError, Forbidden, InputError, Unauthorized
-from ..cluster.incluster import PodAccount, pod_account, token_claims
+from ..cluster.incluster import SA_DIR, PodAccount, TokenFacts, pod_account, token_claims, token_facts
 from ..model.rbac import Access, parse_service_account_user
 from ..model.spec import Spec
 from ..cluster.protocol import Client
 
-SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 REVIEW_VERSIONS = ("v1", "v1beta1", "v1alpha1")  # SelfSubjectReview: GA in 1.28, beta 1.27, alpha 1.26
 SECTION_ORDER = ("pod", "credentials", "connection", "identity", "namespace", "needs", "access")
 
@@ -225,7 +224,7 @@ def _wrong_ca_fix(target: Target, pod: PodAccount) -> str:
                 f"a kubeconfig that uses it; for helm alone pass --kube-ca-file {mounted}")
     return ("this is helm's `x509: certificate signed by unknown authority`: set the kubeconfig's "
             "certificate-authority to the cluster's CA (inside a pod, `eval \"$(runnerkit kubeconfig)\"` uses the "
-            f"mounted one; for helm alone pass --kube-ca-file {SA_MOUNT}/ca.crt)")
+            f"mounted one; for helm alone pass --kube-ca-file {SA_DIR}/ca.crt)")
 
 
 def _connection(report: Report, target: Target, pod: PodAccount) -> bool:

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..model import presets
 from ..errors import InputError
+from ..cluster.incluster import TokenFacts
 from ..model.rbac import Access, expand, merge_rules, parse_access
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 MARK = {OK: "✔", WARN: "!", FAIL: "✘", SKIP: "-"}
-LEGACY_ISSUER = "kubernetes/serviceaccount"
 EXPIRY_WARNING_SECONDS = 300
 # `view` and friends are bound, not rendered: a sample of what they allow stands for them.
 CLUSTER_ROLE_SAMPLES = {
@@ -39,36 +39,6 @@ class Result:
 
 
 # -- the ServiceAccount token (claims only: the token itself is never shown) -----------------------------
-
-
-@dataclass(frozen=True)
-class TokenFacts:
-    namespace: str | None
-    service_account: str | None
-    legacy: bool
-    expires: datetime | None
-    audiences: tuple[str, ...]
-    pod: str | None
-    issuer: str | None
-
-
-def token_facts(claims: dict) -> TokenFacts:
-    raw = claims.get("kubernetes.io")
-    k8s: dict = raw if isinstance(raw, dict) else {}
-    ns = k8s.get("namespace") or claims.get("kubernetes.io/serviceaccount/namespace")
-    sa = ((k8s.get("serviceaccount") or {}).get("name")
-          or claims.get("kubernetes.io/serviceaccount/service-account.name"))
-    raw_sub = claims.get("sub")
-    sub: str = raw_sub if isinstance(raw_sub, str) else ""
-    parts = sub.split(":")
-    if (not ns or not sa) and len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-        ns, sa = ns or parts[2], sa or parts[3]
-    exp = claims.get("exp")
-    aud = claims.get("aud") or []
-    pod = (k8s.get("pod") or {}).get("name")
-    return TokenFacts(ns, sa, claims.get("iss") == LEGACY_ISSUER or not k8s,
-                      datetime.fromtimestamp(exp, timezone.utc) if isinstance(exp, (int, float)) else None,
-                      tuple([aud] if isinstance(aud, str) else aud), pod, claims.get("iss"))
 
 
 def _duration(seconds: float) -> str:

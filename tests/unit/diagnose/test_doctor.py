@@ -19,7 +19,8 @@ from conftest import run_cli
 from runnerkit.diagnose import doctor_tls
 from runnerkit.cluster import client as kube
 from runnerkit.diagnose.doctor_rules import (FAIL, OK, WARN, grant_fix, merged_kubeconfig, namespace_results,
-                                    parse_need, self_review_result, token_facts, token_results)
+                                    parse_need, self_review_result, token_results)
+from runnerkit.cluster.incluster import token_facts
 from runnerkit.errors import InputError
 from runnerkit.model.rbac import Access
 
