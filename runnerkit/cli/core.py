@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 if TYPE_CHECKING:
-    from ..cluster.apply import Result
+    from ..cluster.apply import ApplyResult
 
 from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
                      example_text, load_spec, print_json, warn)
@@ -180,9 +180,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def report(result: Result, output: str) -> None:
+def report(result: ApplyResult, output: str) -> None:
     if output == "json":
-        print_json(result.as_json())
+        print_json(result.to_dict())
         return
     suffix = " (server dry run)" if result.dry_run else ""
     for change in result.changes:

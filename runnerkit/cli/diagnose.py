@@ -190,7 +190,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     plans = verify.plan(spec, RoleIndex(cluster_roles, []), args.project or None)
     answers = verify.ask(client, plans)
     extra = verify.undeclared_bindings(spec, plans, crbs + rbs)
-    outcomes = [verify.Outcome(p, answers, extra.get(p.user, [])) for p in plans]
+    outcomes = [verify.VerifyOutcome(p, answers, extra.get(p.user, [])) for p in plans]
     chosen = set(args.project or [p.name for p in spec.projects])
     isolation = [c for c in check_isolation(client, spec) if c.project in chosen]
     if not plans:

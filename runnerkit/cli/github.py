@@ -124,7 +124,7 @@ def cmd_patch_runner(args: argparse.Namespace) -> int:
     namespaces = [args.namespace] if args.namespace else [project.namespace, runner.namespace]
     result = patch_runner(connect(args), project, name, namespaces, args.kind, args.dry_run)
     if args.output == "json":
-        print_json(result.as_dict())
+        print_json(result.to_dict())
         return 0
     if not result.changed:
         print(f"{result.display}: unchanged, already runs as ServiceAccount {result.new}")

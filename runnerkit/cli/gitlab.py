@@ -119,7 +119,7 @@ def cmd_configure(args: argparse.Namespace) -> int:
     out = configmap.configure(connect(args), runner, wanted, configmap=args.configmap,
                               dry_run=args.dry_run, restart=not args.no_restart)
     if args.output == "json":
-        print_json(out.as_json())
+        print_json(out.to_dict())
         return 0
     for note in out.notes:
         print(f"note: {note}")
@@ -207,7 +207,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     out = configmap.rollback(connect(args), runner, configmap=args.configmap, dry_run=args.dry_run,
                              restart=not args.no_restart)
     if args.output == "json":
-        print_json(out.as_json())
+        print_json(out.to_dict())
         return 0
     for warning in out.warnings:
         warn(warning)

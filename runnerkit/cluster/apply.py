@@ -19,7 +19,7 @@ GUARDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # wr
 
 
 @dataclass
-class Result:
+class ApplyResult:
     changes: list[Change]
     dry_run: bool = False
     requests: int = 0
@@ -33,7 +33,7 @@ class Result:
             out[c.action] = out.get(c.action, 0) + 1
         return out
 
-    def as_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {
             "dryRun": self.dry_run,
             "objects": [{"kind": c.obj["kind"], "namespace": c.obj["metadata"].get("namespace"),
@@ -91,7 +91,7 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
 
 def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
           prune: bool = False, prune_namespaces: bool = False,
-          check: Callable[[set[str]], None] | None = None) -> Result:
+          check: Callable[[set[str]], None] | None = None) -> ApplyResult:
     """`check(unserved_kinds)` runs after the list calls and before any write; it may raise."""
     start = len(client.requests)
     live, unserved = read_live(client, desired, all_kinds=prune, spec_name=spec_name)
@@ -115,7 +115,7 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
                      "(a dry run creates no namespace)")
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data")
-    return Result(changes, dry_run, len(client.requests) - start,
+    return ApplyResult(changes, dry_run, len(client.requests) - start,
                   0 if dry_run else sum(c.writes for c in changes), notes, responses)
 
 
@@ -155,7 +155,7 @@ def _new_namespaces(changes: list[Change]) -> set[str]:
 
 
 def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = False,
-         prune_namespaces: bool = False) -> tuple[str, Result]:
+         prune_namespaces: bool = False) -> tuple[str, ApplyResult]:
     """Unified diff of live objects against what a server-side dry-run apply returns."""
     result = apply(client, desired, spec_name, dry_run=True, prune=prune, prune_namespaces=prune_namespaces)
     changed = [c for c in result.changes if c.action in (CREATE, CONFIGURE, PRUNE)]
@@ -170,7 +170,7 @@ def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = F
     return "".join(one(c) for c in changed), result
 
 
-def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> Result:
+def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> ApplyResult:
     start = len(client.requests)
     live, _ = read_live(client, [], all_kinds=True, spec_name=spec_name)
     changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
@@ -178,7 +178,7 @@ def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces:
     notes = []
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces were kept: pass --delete-namespaces to delete them and all they hold")
-    return Result(changes, dry_run, len(client.requests) - start,
+    return ApplyResult(changes, dry_run, len(client.requests) - start,
                   0 if dry_run else sum(c.writes for c in changes), notes)
 
 

@@ -110,7 +110,7 @@ def finding(check: str, subject: str, binding: str = "", role: str = "", rule: s
 
 
 @dataclass
-class Report:
+class AuditReport:
     findings: list[Finding]
     runner_namespaces: list[str]
     counts: dict[str, int]  # objects audited, by kind
@@ -179,7 +179,7 @@ def _is_workload_identity(subject: dict) -> bool:
             or name.startswith("system:serviceaccount"))
 
 
-def audit(inv: Inventory, scope: Scope = Scope()) -> Report:
+def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
     index = RoleIndex(inv.cluster_roles, inv.roles)
     runner_ns = runner_namespaces(inv.config_maps) | set(scope.spec_namespaces)
     focus: set[str] | None = None
@@ -233,7 +233,7 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> Report:
     counts = {"ClusterRoles": len(inv.cluster_roles), "Roles": len(inv.roles),
               "ClusterRoleBindings": len(inv.cluster_role_bindings), "RoleBindings": len(inv.role_bindings),
               "ServiceAccounts": len(inv.service_accounts), "ConfigMaps": len(inv.config_maps)}
-    return Report(sorted(found), sorted(runner_ns), counts)
+    return AuditReport(sorted(found), sorted(runner_ns), counts)
 
 
 def _subject_findings(subject: dict, who: str, binding: str, role: str, role_name: str, kind: str,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .. import __version__
-from .audit import CHECKS, CRITICAL, HIGH, Finding, Report
+from .audit import CHECKS, CRITICAL, HIGH, Finding, AuditReport
 
 SARIF_LEVEL = {CRITICAL: "error", HIGH: "error"}
 SECURITY_SEVERITY = {CRITICAL: "9.5", HIGH: "8.0"}  # GitHub code scanning's numeric scale
 
 
-def summary(report: Report) -> str:
+def summary(report: AuditReport) -> str:
     n = len(report.findings)
     by: dict[str, int] = {}
     for f in report.findings:
@@ -24,7 +24,7 @@ def _where(f: Finding) -> str:
     return f.binding or f.subject
 
 
-def table(report: Report) -> str:
+def table(report: AuditReport) -> str:
     if not report.findings:
         return "no findings\n" + summary(report) + "\n"
     rows = [("SEVERITY", "CHECK", "SUBJECT", "BINDING", "RULE")]
@@ -44,7 +44,7 @@ def table(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(report: Report) -> dict:
+def to_json(report: AuditReport) -> dict:
     return {"findings": [f.to_dict() for f in report.findings],
             "runnerNamespaces": report.runner_namespaces,
             "audited": report.counts,
@@ -62,7 +62,7 @@ def _uri(f: Finding) -> str:
     return "cluster/" + "/".join(p for p in (kind, ns, name) if p)
 
 
-def to_sarif(report: Report) -> dict:
+def to_sarif(report: AuditReport) -> dict:
     rules = [{"id": c.id, "name": c.id, "shortDescription": {"text": c.title},
               "fullDescription": {"text": c.why},
               "help": {"text": c.fix.format(binding="the binding", role="the role", subject="the subject")},

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from . import doctor_tls
-from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, Result, Target, grant_fix, merged_kubeconfig,
+from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, DoctorCheck, Target, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_results)
 from ..errors import ApiError, Forbidden, InputError, Unauthorized
 from ..cluster.incluster import SA_DIR, PodAccount, TokenFacts, pod_account, token_claims, token_facts
@@ -36,8 +36,8 @@ class Options:
 
 
 @dataclass
-class Report:
-    results: list[Result] = field(default_factory=list)
+class DoctorReport:
+    results: list[DoctorCheck] = field(default_factory=list)
     identity: dict = field(default_factory=dict)
     target: dict = field(default_factory=dict)
 
@@ -46,9 +46,9 @@ class Report:
         return all(r.status != FAIL for r in self.results)
 
     def add(self, section: str, status: str, message: str, fix: str = "", details: list[str] | None = None) -> None:
-        self.results.append(Result(section, status, message, fix, details or []))
+        self.results.append(DoctorCheck(section, status, message, fix, details or []))
 
-    def ordered(self) -> list[Result]:
+    def ordered(self) -> list[DoctorCheck]:
         """Results grouped by section in reading order (checks run in another order)."""
         return sorted(self.results, key=lambda r: SECTION_ORDER.index(r.section))
 
@@ -79,14 +79,14 @@ def _load_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
     return docs
 
 
-def run(options: Options) -> Report:
+def run(options: Options) -> DoctorReport:
     needs = [parse_need(n) for n in options.needs]  # bad input fails before any network
     as_sa = None
     if options.as_user:
         as_sa = parse_service_account_user(options.as_user)
         if not as_sa:
             raise InputError(f"--as {options.as_user!r}: write system:serviceaccount:NAMESPACE:NAME")
-    report = Report()
+    report = DoctorReport()
     pod = pod_account()
     pod_ns = pod.namespace()
     sa = _pod_identity(report, pod, pod_ns) if not as_sa else None
@@ -132,7 +132,7 @@ def run(options: Options) -> Report:
             namespace = options.namespace or as_sa[0]
             report.identity = {"user": options.as_user, "namespace": as_sa[0], "serviceAccount": as_sa[1],
                                "source": "--as (SubjectAccessReview)"}
-            results = [Result("namespace", OK, f"checking namespace {namespace}"
+            results = [DoctorCheck("namespace", OK, f"checking namespace {namespace}"
                               + (": you passed -n" if options.namespace else ": the ServiceAccount's own (-n to change)"))]
             if not _service_account_exists(report, client, *as_sa):
                 report.results += results
@@ -151,7 +151,7 @@ def run(options: Options) -> Report:
 # -- identity -------------------------------------------------------------------------------------------
 
 
-def _pod_identity(report: Report, pod: PodAccount, pod_ns: str | None) -> tuple[str, str] | None:
+def _pod_identity(report: DoctorReport, pod: PodAccount, pod_ns: str | None) -> tuple[str, str] | None:
     if not pod.token_file.exists():
         if pod.host:
             report.add("pod", FAIL, f"no ServiceAccount token at {pod.token_file}",
@@ -178,7 +178,7 @@ def _identity_dict(facts: TokenFacts, source: str) -> dict:
             "audiences": list(facts.audiences), "source": source}
 
 
-def _kubeconfig_identity(report: Report, target: Target) -> tuple[str, str] | None:
+def _kubeconfig_identity(report: DoctorReport, target: Target) -> tuple[str, str] | None:
     try:
         facts = token_facts(token_claims(target.token or ""))
     except InputError:
@@ -191,7 +191,7 @@ def _kubeconfig_identity(report: Report, target: Target) -> tuple[str, str] | No
     return facts.namespace, facts.service_account
 
 
-def _credentials(report: Report, target: Target, pod: PodAccount, sa: tuple[str, str] | None) -> None:
+def _credentials(report: DoctorReport, target: Target, pod: PodAccount, sa: tuple[str, str] | None) -> None:
     if target.source == "in-cluster":
         report.add("credentials", OK, f"kubectl and helm use the in-cluster config: the token and ca.crt in "
                    f"{pod.token_file.parent}, server {target.server} (KUBERNETES_SERVICE_HOST/PORT)")
@@ -227,7 +227,7 @@ def _wrong_ca_fix(target: Target, pod: PodAccount) -> str:
             f"mounted one; for helm alone pass --kube-ca-file {SA_DIR}/ca.crt)")
 
 
-def _connection(report: Report, target: Target, pod: PodAccount) -> bool:
+def _connection(report: DoctorReport, target: Target, pod: PodAccount) -> bool:
     try:
         probe = doctor_tls.probe(target.server or "", target.ca_pem, insecure=target.insecure)
     except ValueError as e:
@@ -273,7 +273,7 @@ def _client(options: Options, target: Target, pod: PodAccount, pod_ns: str | Non
     return kube.connect(single, options.context)
 
 
-def _authenticated(report: Report, client: Client, target: Target) -> bool:
+def _authenticated(report: DoctorReport, client: Client, target: Target) -> bool:
     try:
         client.self_can("get", "pods", "default")
     except Unauthorized:
@@ -295,7 +295,7 @@ def _authenticated(report: Report, client: Client, target: Target) -> bool:
     return True
 
 
-def _self_review(report: Report, client: Client, sa: tuple[str, str] | None) -> None:
+def _self_review(report: DoctorReport, client: Client, sa: tuple[str, str] | None) -> None:
     # Discovery first: on servers without the API, RBAC answers a POST with 403 before routing could 404.
     for version in REVIEW_VERSIONS:
         try:
@@ -316,7 +316,7 @@ def _self_review(report: Report, client: Client, sa: tuple[str, str] | None) -> 
                "the token's claims" if sa else "SelfSubjectReview is not served (Kubernetes < 1.26)")
 
 
-def _service_account_exists(report: Report, client: Client, namespace: str, name: str) -> bool:
+def _service_account_exists(report: DoctorReport, client: Client, namespace: str, name: str) -> bool:
     from ..model.kinds import BY_KIND
 
     try:
@@ -339,7 +339,7 @@ def _service_account_exists(report: Report, client: Client, namespace: str, name
 # -- needs ----------------------------------------------------------------------------------------------
 
 
-def _needs(report: Report, client: Client, needs: list[Need], namespace: str, options: Options,
+def _needs(report: DoctorReport, client: Client, needs: list[Need], namespace: str, options: Options,
            sa: tuple[str, str] | None) -> None:
     items = [(need, access) for need in needs for access in need.accesses]
 

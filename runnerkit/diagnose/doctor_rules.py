@@ -27,7 +27,7 @@ CLUSTER_ROLE_SAMPLES = {
 
 
 @dataclass
-class Result:
+class DoctorCheck:
     section: str
     status: str
     message: str
@@ -50,35 +50,35 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def token_results(facts: TokenFacts, now: datetime, namespace_file: str | None) -> list[Result]:
+def token_results(facts: TokenFacts, now: datetime, namespace_file: str | None) -> list[DoctorCheck]:
     out = []
     who = f"ServiceAccount {facts.service_account or '?'} in namespace {facts.namespace or '?'}"
-    out.append(Result("identity", OK if facts.service_account and facts.namespace else FAIL,
+    out.append(DoctorCheck("identity", OK if facts.service_account and facts.namespace else FAIL,
                       f"{who} (decoded locally from the token's claims)",
                       "" if facts.service_account else "the token is not a ServiceAccount token"))
     if namespace_file and facts.namespace and namespace_file != facts.namespace:
-        out.append(Result("identity", WARN, f"the mounted namespace file says {namespace_file!r} but the "
+        out.append(DoctorCheck("identity", WARN, f"the mounted namespace file says {namespace_file!r} but the "
                           f"token belongs to {facts.namespace!r}",
                           "the ServiceAccount volume was assembled by hand; trust the token"))
     aud = ", ".join(facts.audiences) or "none"
     if facts.legacy:
-        out.append(Result("identity", WARN, f"legacy Secret-based token: never expires, audience {aud}",
+        out.append(DoctorCheck("identity", WARN, f"legacy Secret-based token: never expires, audience {aud}",
                           "a leaked copy works until its Secret is deleted; use the projected token the "
                           "kubelet mounts (Kubernetes >= 1.21) or `runnerkit token` for a short-lived one"))
     elif facts.expires is None:
-        out.append(Result("identity", WARN, f"bound token without an expiry, audience {aud}"))
+        out.append(DoctorCheck("identity", WARN, f"bound token without an expiry, audience {aud}"))
     else:
         left = (facts.expires - now).total_seconds()
         bound = f", bound to pod {facts.pod}" if facts.pod else ""
         when = facts.expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         if left <= 0:
-            out.append(Result("identity", FAIL, f"token expired {_duration(left)} ago ({when}), audience {aud}",
+            out.append(DoctorCheck("identity", FAIL, f"token expired {_duration(left)} ago ({when}), audience {aud}",
                               "the kubelet refreshes a projected token on its own: a copy made earlier (an "
                               "env variable, a file) goes stale; read the mounted file on every use "
                               "(`runnerkit kubeconfig` writes a kubeconfig with tokenFile)"))
         else:
             status = WARN if left < EXPIRY_WARNING_SECONDS else OK
-            out.append(Result("identity", status, f"bound (projected) token{bound}: expires in "
+            out.append(DoctorCheck("identity", status, f"bound (projected) token{bound}: expires in "
                               f"{_duration(left)} ({when}), audience {aud}"))
     return out
 
@@ -151,10 +151,10 @@ def merged_kubeconfig(docs: list[tuple[str, dict]], context: str | None) -> Targ
                   ctx.get("user"), paths, token=token if isinstance(token, str) else None)
 
 
-def namespace_results(target: Target, flag: str | None, env: dict, pod_namespace: str | None) -> tuple[str, list[Result]]:
+def namespace_results(target: Target, flag: str | None, env: dict, pod_namespace: str | None) -> tuple[str, list[DoctorCheck]]:
     """The namespace kubectl and helm act in and why; returns (kubectl's namespace, results)."""
     if flag:
-        return flag, [Result("namespace", OK, f"kubectl and helm use namespace {flag}: you passed -n {flag}")]
+        return flag, [DoctorCheck("namespace", OK, f"kubectl and helm use namespace {flag}: you passed -n {flag}")]
     if target.source == "kubeconfig":
         if target.namespace:
             kubectl, why = target.namespace, f"the namespace of kubeconfig context {target.context!r}"
@@ -175,10 +175,10 @@ def namespace_results(target: Target, flag: str | None, env: dict, pod_namespace
                f"or pass -n {pod_namespace}")
     helm = env.get("HELM_NAMESPACE")
     if helm and helm != kubectl:
-        out.append(Result("namespace", status, f"kubectl uses namespace {kubectl}: {why}", fix))
-        out.append(Result("namespace", OK, f"helm uses namespace {helm}: the HELM_NAMESPACE variable"))
+        out.append(DoctorCheck("namespace", status, f"kubectl uses namespace {kubectl}: {why}", fix))
+        out.append(DoctorCheck("namespace", OK, f"helm uses namespace {helm}: the HELM_NAMESPACE variable"))
     else:
-        out.append(Result("namespace", status, f"kubectl and helm use namespace {kubectl}: {why}", fix))
+        out.append(DoctorCheck("namespace", status, f"kubectl and helm use namespace {kubectl}: {why}", fix))
     return kubectl, out
 
 

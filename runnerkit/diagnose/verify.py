@@ -266,7 +266,7 @@ def ask(client: Client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str
 
 
 @dataclass
-class Outcome:
+class VerifyOutcome:
     plan: AccountPlan
     answers: dict[tuple, tuple[bool, str]]
     extra_bindings: list[str]

@@ -4,7 +4,7 @@ and every drift with the authorizer's reason. Pure."""
 from __future__ import annotations
 
 from ..model.rbac import MATRIX_VERBS, Access
-from .verify import Outcome, Question
+from .verify import VerifyOutcome, Question
 
 LEGEND = "✔ allowed as declared  · denied as expected  ✘ declared but denied  ! allowed but not declared"
 
@@ -31,7 +31,7 @@ def compact(questions: list[Question]) -> list[str]:
     return out
 
 
-def drift_lines(outcome: Outcome) -> list[str]:
+def drift_lines(outcome: VerifyOutcome) -> list[str]:
     """Drifts grouped by what causes them (the authorizer names the binding that allows a request)."""
     groups: dict[tuple[bool, str], list[Question]] = {}
     for q in outcome.drift():
@@ -52,7 +52,7 @@ def _label(resource: str, group: str) -> str:
     return base + (f".{group}" if group else "") + (f"/{sub}" if sub else "")
 
 
-def matrix_cells(outcome: Outcome, namespace: str) -> list[tuple[str, list[str]]]:
+def matrix_cells(outcome: VerifyOutcome, namespace: str) -> list[tuple[str, list[str]]]:
     """(resource label, one cell per verb): the matrix question, or a grant proof of the same request."""
     by_key = {q.key: q for q in outcome.plan.questions}
     rows = []
@@ -65,7 +65,7 @@ def matrix_cells(outcome: Outcome, namespace: str) -> list[tuple[str, list[str]]
     return rows
 
 
-def matrix_lines(outcome: Outcome, namespace: str) -> list[str]:
+def matrix_lines(outcome: VerifyOutcome, namespace: str) -> list[str]:
     rows = matrix_cells(outcome, namespace)
     width = max([len("RESOURCE")] + [len(r) for r, _ in rows])
     out = ["RESOURCE".ljust(width) + "  " + "  ".join(v.upper().center(6) for v in MATRIX_VERBS)]
@@ -90,7 +90,7 @@ def isolation_holds(checks: list) -> bool:
     return all(c.ok or c.status.startswith("not enforced (") for c in checks)
 
 
-def text(outcomes: list[Outcome], isolation: list | None = None) -> str:
+def text(outcomes: list[VerifyOutcome], isolation: list | None = None) -> str:
     lines: list[str] = []
     for o in outcomes:
         lines.append(o.plan.title)
@@ -137,7 +137,7 @@ def text(outcomes: list[Outcome], isolation: list | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(outcomes: list[Outcome], isolation: list | None = None) -> dict:
+def to_json(outcomes: list[VerifyOutcome], isolation: list | None = None) -> dict:
     accounts = []
     for o in outcomes:
         accounts.append({

@@ -45,7 +45,7 @@ def variables_path(repository: str, environment: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class Change:
+class VariableChange:
     name: str
     value: str
     action: str  # create, update, unchanged
@@ -96,7 +96,7 @@ class GithubApi:
 
 
 def push_variables(api: GithubApi, repository: str, variables: dict[str, str],
-                   environment: str | None = None, dry_run: bool = False) -> list[Change]:
+                   environment: str | None = None, dry_run: bool = False) -> list[VariableChange]:
     """Create or update each variable; no write when the value is already there."""
     changes = []
     for name, value in variables.items():
@@ -107,7 +107,7 @@ def push_variables(api: GithubApi, repository: str, variables: dict[str, str],
                 api.create_variable(repository, name, value, environment)
             elif action == "update":
                 api.update_variable(repository, name, value, environment)
-        changes.append(Change(name, value, action, old))
+        changes.append(VariableChange(name, value, action, old))
     return changes
 
 

@@ -24,7 +24,7 @@ class PatchResult:
     diff: str = ""
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return {"object": self.display, "namespace": self.namespace, "from": self.old, "to": self.new,
                 "changed": self.changed, "dryRun": self.dry_run, "diff": self.diff, "notes": self.notes}
 

@@ -41,7 +41,7 @@ def api_base(url: str) -> str:
 
 
 @dataclass(frozen=True)
-class Change:
+class VariableChange:
     key: str
     action: str  # created / updated / unchanged
     scope: str
@@ -106,7 +106,7 @@ def encode_project(project: str) -> str:
 
 
 def push_variables(client: GitlabClient, project: str, variables: dict[str, str], scope: str = "*",
-                   dry_run: bool = False) -> list[Change]:
+                   dry_run: bool = False) -> list[VariableChange]:
     """Create or update each variable; only what differs is written. dry_run: reads only."""
     client.project(project)  # a clear 404 for the project itself, before any variable
     changes = []
@@ -122,7 +122,7 @@ def push_variables(client: GitlabClient, project: str, variables: dict[str, str]
                 client.update_variable(project, key, value, scope)
         else:
             action = UNCHANGED
-        changes.append(Change(key, action, scope))
+        changes.append(VariableChange(key, action, scope))
     return changes
 
 

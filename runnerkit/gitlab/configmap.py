@@ -26,7 +26,7 @@ OVERWRITE_ENV = ("KUBERNETES_NAMESPACE_OVERWRITE_ALLOWED", "KUBERNETES_SERVICE_A
 
 
 @dataclass
-class Outcome:
+class ConfigMapEdit:
     configmap: str  # "configmap/NAME -n NS"
     before: str | None
     after: str | None
@@ -43,20 +43,20 @@ class Outcome:
     def diff(self) -> str:
         return unified_diff(self.before or "", self.after or "", f"{self.configmap} {TEMPLATE_KEY}")
 
-    def as_json(self) -> dict:
+    def to_dict(self) -> dict:
         return {"configMap": self.configmap, "changed": self.changed, "written": self.written,
                 "restarted": self.restarted, "dryRun": self.dry_run, "notes": self.notes,
                 "warnings": self.warnings, "template": self.after}
 
 
 def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str | None = None,
-              dry_run: bool = False, restart: bool = True) -> Outcome:
+              dry_run: bool = False, restart: bool = True) -> ConfigMapEdit:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
     label = CONFIGMAP.display(name, ns)
     before = (cm.get("data") or {}).get(TEMPLATE_KEY)
     edit: Edit = edit_template(before, wanted, f"{label} key {TEMPLATE_KEY}", runner.namespace)
-    out = Outcome(label, before, edit.after, dry_run=dry_run, notes=list(edit.notes))
+    out = ConfigMapEdit(label, before, edit.after, dry_run=dry_run, notes=list(edit.notes))
     deployment = client.get(DEPLOYMENT, runner.deployment, ns)
     out.warnings += runner_warnings(cm, deployment, runner, ns)
     if not edit.changed or dry_run:
@@ -71,7 +71,7 @@ def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str 
 
 
 def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dry_run: bool = False,
-             restart: bool = True) -> Outcome:
+             restart: bool = True) -> ConfigMapEdit:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
     label = CONFIGMAP.display(name, ns)
@@ -86,7 +86,7 @@ def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dr
         raise InputError(f"{label}: annotation {BACKUP_ANNOTATION} is not runnerkit's backup "
                          "(JSON with present and content); restore the template by hand") from None
     current = (cm.get("data") or {}).get(TEMPLATE_KEY)
-    out = Outcome(label, current, previous, dry_run=dry_run)
+    out = ConfigMapEdit(label, current, previous, dry_run=dry_run)
     if dry_run:
         return out
     write(client, cm, previous, None)
@@ -136,7 +136,7 @@ def backup_of(template: str | None) -> str:
     return json.dumps({"present": template is not None, "content": template or ""})
 
 
-def restart_runner(client: Client, deployment: dict | None, runner: Runner, ns: str, out: Outcome) -> str | None:
+def restart_runner(client: Client, deployment: dict | None, runner: Runner, ns: str, out: ConfigMapEdit) -> str | None:
     label = DEPLOYMENT.display(runner.deployment, ns)
     if deployment is None:
         out.warnings.append(f"{label} not found, so nothing was restarted: restart the runner yourself "

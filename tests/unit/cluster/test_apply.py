@@ -40,7 +40,7 @@ def desired(*projects: str, name: str = "team") -> list[dict]:
     return render(loads(RUNNERS.replace("name: team", f"name: {name}") + "".join(projects)))
 
 
-def actions(result: apply.Result) -> dict[str, str]:
+def actions(result: apply.ApplyResult) -> dict[str, str]:
     return {c.display: c.action for c in result.changes}
 
 

@@ -165,7 +165,7 @@ def test_review_attributes_and_service_account_groups():
 def test_report_when_everything_matches_and_when_it_drifts():
     web = verify.plan(loads(SPEC), RoleIndex([VIEW], []), ["web"])[0]
     answers = {q.key: (q.expected, "") for q in web.questions}
-    ok = verify.Outcome(web, answers, [])
+    ok = verify.VerifyOutcome(web, answers, [])
     assert ok.ok and ok.drift() == []
     text = verify_report.text([ok])
     assert text.splitlines()[0] == "project web: ServiceAccount web/web-ci"
@@ -183,7 +183,7 @@ def test_report_when_everything_matches_and_when_it_drifts():
     lost = find(web, "get pods", "web")
     answers[leak.key] = (True, 'RBAC: allowed by ClusterRoleBinding "oops" of ClusterRole "cluster-admin"')
     answers[lost.key] = (False, "")
-    bad = verify.Outcome(web, answers, ["ClusterRoleBinding/oops (-> ClusterRole/cluster-admin)"])
+    bad = verify.VerifyOutcome(web, answers, ["ClusterRoleBinding/oops (-> ClusterRole/cluster-admin)"])
     assert not bad.ok and set(bad.drift()) == {leak, lost}
     text = verify_report.text([bad])
     lines = text.splitlines()
