@@ -217,8 +217,8 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
                 found.add(finding("dangling-subject", who, binding_text, role_text, namespace=subject_ns))
             if rules is None:
                 continue
-            found.update(_subject_findings(subject, who, binding_text, role_text, role_name, kind, rules,
-                                           memo[key], cluster_wide, subject_ns, runner_ns, ns))
+            bound = BoundRole(binding_text, role_text, kind, role_name, rules, memo[key], cluster_wide, ns)
+            found.update(_subject_findings(subject, who, subject_ns, bound, runner_ns))
 
     for crb in inv.cluster_role_bindings:
         binding_findings(crb, True)
@@ -236,13 +236,28 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
     return AuditReport(sorted(found), sorted(runner_ns), counts)
 
 
-def _subject_findings(subject: dict, who: str, binding: str, role: str, role_name: str, kind: str,
-                      rules: list[dict], caps: list[tuple[str, dict]], cluster_wide: bool,
-                      subject_ns: str | None, runner_ns: set[str], binding_ns: str | None) -> list[Finding]:
+@dataclass(frozen=True)
+class BoundRole:
+    """A role as one binding grants it: what every subject of that binding gets."""
+
+    binding: str  # "RoleBinding/NAME -n NS" or "ClusterRoleBinding/NAME", for findings
+    role: str  # "Role/NAME -n NS" or "ClusterRole/NAME"
+    kind: str  # roleRef kind
+    name: str  # roleRef name
+    rules: list[dict]
+    caps: list[tuple[str, dict]]  # (check, rule) of the risky capabilities in rules
+    cluster_wide: bool
+    namespace: str | None  # the binding's namespace (None for a ClusterRoleBinding)
+
+
+def _subject_findings(subject: dict, who: str, subject_ns: str | None, bound: BoundRole,
+                      runner_ns: set[str]) -> list[Finding]:
+    binding, role, rules, cluster_wide, binding_ns = (bound.binding, bound.role, bound.rules,
+                                                      bound.cluster_wide, bound.namespace)
     where = subject_ns or binding_ns
     first = rule_text(rules[0]) if rules else ""
     wildcard = next((rule_text(r) for r in rules if is_wildcard(r)), None)
-    admin = kind == "ClusterRole" and role_name == CLUSTER_ADMIN
+    admin = bound.kind == "ClusterRole" and bound.name == CLUSTER_ADMIN
     # One finding tells the whole story for these: everything else would fire as well.
     if subject.get("kind") == "ServiceAccount" and subject.get("name") == "default" and (admin or wildcard):
         return [finding("default-sa-admin", who, binding, role, wildcard or first, where,
@@ -252,7 +267,7 @@ def _subject_findings(subject: dict, who: str, binding: str, role: str, role_nam
                         "cluster-wide" if cluster_wide else f"in namespace {binding_ns}")]
     if admin:
         return [finding("cluster-admin-user", who, binding, role, wildcard or first, where)]
-    out = [finding(check, who, binding, role, rule_text(rule), where) for check, rule in caps]
+    out = [finding(check, who, binding, role, rule_text(rule), where) for check, rule in bound.caps]
     if cluster_wide and subject_ns in runner_ns and rules:
         out.append(finding("runner-sa-cluster-wide", who, binding, role, first, where,
                            f"{subject_ns} is a runner namespace"))
