@@ -266,9 +266,9 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
     rest is the real server."""
     from runnerkit.errors import NotFound
     from runnerkit.model.kinds import BY_KIND
-    from runnerkit.cluster.client import Client
+    from runnerkit.cluster.client import KubeClient
 
-    real_list = Client.list
+    real_list = KubeClient.list_objects
 
     def list_as_on_1_29(self, kind, *args, **kw):
         if kind.kind.startswith("ValidatingAdmissionPolicy"):
@@ -281,7 +281,7 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
                     .replace("  - name: web\n", "  - name: web\n    gitlab: {projectIds: [42]}\n"))
     try:
         with monkeypatch.context() as m:
-            m.setattr(Client, "list", list_as_on_1_29)
+            m.setattr(KubeClient, "list_objects", list_as_on_1_29)
             refused = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation")
             assert refused.code == 1, refused
             assert "NOT enforced for web" in refused.err and "nothing was changed" in refused.err
@@ -293,7 +293,7 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
         # the real server serves the policy: --require-isolation is satisfied and the policy written
         served = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation", "-o", "json")
         assert served.code == 0 and "does not serve" not in served.err + served.out, served
-        policies = kube.list(BY_KIND["ValidatingAdmissionPolicy"], f"runnerkit.io/spec=e2e-{unique}")
+        policies = kube.list_objects(BY_KIND["ValidatingAdmissionPolicy"], f"runnerkit.io/spec=e2e-{unique}")
         assert [p["metadata"]["name"] for p in policies] == ["runnerkit-web-gitlab-isolation"]
     finally:
         apply.delete(kube, f"e2e-{unique}", namespaces=True)
