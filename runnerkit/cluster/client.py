@@ -13,11 +13,11 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from .transport import Transport, encode, from_api_client, query_string
 from ..errors import ApiError, InputError, NotFound, Unreachable, http_error
+from .config import ClusterSource, in_cluster, resolve
 from .incluster import sa_dir
 from ..model.kinds import Kind, kind_of
 
@@ -32,31 +32,29 @@ RETRYABLE = {429, 500, 502, 503, 504}
 def connect(kubeconfig: str | None = None, context: str | None = None,
             concurrency: int = DEFAULT_CONCURRENCY) -> KubeClient:
     """Resolve cluster access like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster."""
-    return KubeClient(api_client(kubeconfig, context, concurrency), concurrency)
+    return KubeClient(api_client(resolve(kubeconfig, context), concurrency), concurrency)
 
 
-def api_client(kubeconfig: str | None, context: str | None, concurrency: int = DEFAULT_CONCURRENCY) -> Any:
+def connect_in_cluster(concurrency: int = DEFAULT_CONCURRENCY) -> KubeClient:
+    """The pod's mounted ServiceAccount, whatever kubeconfig files exist."""
+    return KubeClient(api_client(in_cluster(), concurrency), concurrency)
+
+
+def api_client(source: ClusterSource, concurrency: int = DEFAULT_CONCURRENCY) -> Any:
     """The kubernetes client's ApiClient, from its own kubeconfig / in-cluster loader."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
     cfg = client.Configuration()
-    account = sa_dir()
     try:
-        if kubeconfig or os.environ.get("KUBECONFIG") or Path("~/.kube/config").expanduser().exists():
-            if kubeconfig and not Path(kubeconfig).exists():
-                raise InputError(f"--kubeconfig {kubeconfig}: no such file")
-            config.load_kube_config(config_file=kubeconfig, context=context,
+        if source.kind == "kubeconfig":
+            config.load_kube_config(config_file=source.kubeconfig, context=source.context,
                                     client_configuration=cfg, persist_config=False)
-        elif os.environ.get("KUBERNETES_SERVICE_HOST") and (account / "token").exists():
-            if context:
-                raise InputError("--context needs a kubeconfig; in a pod there is only the in-cluster one")
+        else:
+            account = source.account or sa_dir()
             InClusterConfigLoader(token_filename=str(account / "token"), cert_filename=str(account / "ca.crt"),
                                   environ=os.environ).load_and_set(cfg)
-        else:
-            raise InputError("no cluster to talk to: pass --kubeconfig FILE, set KUBECONFIG, create "
-                             "~/.kube/config, or run inside a pod with a ServiceAccount")
     except ConfigException as e:
         raise InputError(f"kubeconfig: {e}") from None
     cfg.connection_pool_maxsize = max(concurrency, 4)

@@ -5,10 +5,8 @@ can I reach and trust the API server, which namespace will I act in, and may I d
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 import yaml
 
@@ -16,6 +14,7 @@ from . import doctor_tls
 from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, DoctorCheck, Target, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_results)
 from ..errors import ApiError, Forbidden, InputError, Unauthorized
+from ..cluster.config import kubeconfig_paths, load_kubeconfigs
 from ..cluster.incluster import SA_DIR, PodAccount, TokenFacts, pod_account, token_claims, token_facts
 from ..model.rbac import Access, parse_service_account_user
 from ..model.spec import Spec
@@ -57,28 +56,6 @@ class DoctorReport:
                 "checks": [r.to_dict() for r in self.ordered()]}
 
 
-def kubeconfig_paths(flag: str | None) -> list[str]:
-    """What kubectl reads: --kubeconfig, else every existing file of $KUBECONFIG, else ~/.kube/config."""
-    if flag:
-        if not Path(flag).is_file():
-            raise InputError(f"--kubeconfig {flag}: no such file")
-        return [flag]
-    if os.environ.get("KUBECONFIG"):
-        return [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p and Path(p).is_file()]
-    home = Path("~/.kube/config").expanduser()
-    return [str(home)] if home.is_file() else []
-
-
-def _load_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
-    docs = []
-    for p in paths:
-        try:
-            docs.append((p, yaml.safe_load(Path(p).read_text()) or {}))
-        except (OSError, yaml.YAMLError) as e:
-            raise InputError(f"{p}: not a readable kubeconfig ({type(e).__name__}); fix or remove it") from None
-    return docs
-
-
 def run(options: Options) -> DoctorReport:
     needs = [parse_need(n) for n in options.needs]  # bad input fails before any network
     as_sa = None
@@ -93,7 +70,7 @@ def run(options: Options) -> DoctorReport:
 
     paths = kubeconfig_paths(options.kubeconfig)
     if paths:
-        target = merged_kubeconfig(_load_kubeconfigs(paths), options.context)
+        target = merged_kubeconfig(load_kubeconfigs(paths), options.context)
     elif options.context:
         raise InputError("--context needs a kubeconfig (--kubeconfig, KUBECONFIG or ~/.kube/config)")
     elif pod.host and pod.token_file.exists():
@@ -125,26 +102,25 @@ def run(options: Options) -> DoctorReport:
         report.add("access", SKIP, "API checks skipped: no trusted connection to the API server")
         return report
 
-    with tempfile.TemporaryDirectory(prefix="runnerkit-doctor-") as tmp:
-        client = _client(options, target, pod, pod_ns, tmp)
-        if as_sa:
-            sa = as_sa
-            namespace = options.namespace or as_sa[0]
-            report.identity = {"user": options.as_user, "namespace": as_sa[0], "serviceAccount": as_sa[1],
-                               "source": "--as (SubjectAccessReview)"}
-            results = [DoctorCheck("namespace", OK, f"checking namespace {namespace}"
-                              + (": you passed -n" if options.namespace else ": the ServiceAccount's own (-n to change)"))]
-            if not _service_account_exists(report, client, *as_sa):
-                report.results += results
-                return report
-        elif not _authenticated(report, client, target):
+    client = _client(options, target)
+    if as_sa:
+        sa = as_sa
+        namespace = options.namespace or as_sa[0]
+        report.identity = {"user": options.as_user, "namespace": as_sa[0], "serviceAccount": as_sa[1],
+                           "source": "--as (SubjectAccessReview)"}
+        results = [DoctorCheck("namespace", OK, f"checking namespace {namespace}"
+                          + (": you passed -n" if options.namespace else ": the ServiceAccount's own (-n to change)"))]
+        if not _service_account_exists(report, client, *as_sa):
             report.results += results
             return report
-        else:
-            _self_review(report, client, sa)
+    elif not _authenticated(report, client, target):
         report.results += results
-        if needs:
-            _needs(report, client, needs, namespace, options, sa)
+        return report
+    else:
+        _self_review(report, client, sa)
+    report.results += results
+    if needs:
+        _needs(report, client, needs, namespace, options, sa)
     return report
 
 
@@ -260,15 +236,11 @@ def _connection(report: DoctorReport, target: Target, pod: PodAccount) -> bool:
     return False
 
 
-def _client(options: Options, target: Target, pod: PodAccount, pod_ns: str | None, tmp: str) -> Client:
+def _client(options: Options, target: Target) -> Client:
     from ..cluster import client as kube
-    from ..cluster.kubeconfig import from_token_file, to_yaml
 
     if target.source == "in-cluster":
-        path = Path(tmp) / "kubeconfig"
-        path.write_text(to_yaml(from_token_file(target.server or "", str(pod.ca_file), str(pod.token_file),
-                                                pod_ns or "default")))
-        return kube.connect(str(path))
+        return kube.connect_in_cluster()
     single = target.paths[0] if len(target.paths) == 1 else None
     return kube.connect(single, options.context)
 
