@@ -15,7 +15,7 @@ from typing import NoReturn
 from .. import __version__
 from ..errors import RunnerkitError
 
-COMMAND_MODULES = ("core", "gitlab", "github", "incluster", "snippet", "diagnose")
+COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose")
 
 
 class Parser(argparse.ArgumentParser):

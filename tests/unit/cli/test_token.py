@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import one_project_spec, run_cli
-from runnerkit.cli.incluster import parse_duration
+from runnerkit.cli.kubeconfig import parse_duration
 from runnerkit.cluster import client as kube_mod
 from runnerkit.errors import InputError
 
