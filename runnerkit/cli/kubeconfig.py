@@ -17,10 +17,6 @@ from .common import add_kube_options, add_output, add_spec_argument, connect, lo
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
 MAX_TOKEN_SECONDS = 24 * 3600
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-# What Kubernetes grants every authenticated user by default, so it proves nothing about the
-# account: the self-reviews (system:basic-user; SelfSubjectReview since 1.28) and reading
-# ClusterTrustBundles (system:cluster-trust-bundle-discovery, 1.33+).
-ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews", "clustertrustbundles"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -208,6 +204,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 def verify(kubeconfig_path: str, namespace: str, who: str | None) -> int:
     """Ask the API server what this identity may do in the namespace; exit 1 if nothing."""
     from ..cluster.client import connect as kube_connect
+    from ..model.rbac import granted_rules
 
     client = kube_connect(kubeconfig_path)
     try:
@@ -215,8 +212,7 @@ def verify(kubeconfig_path: str, namespace: str, who: str | None) -> int:
     except Unauthorized:
         raise Unauthorized(f"the API server rejected the token of {who or 'this ServiceAccount'} (401): "
                            "it expired, was revoked, or is for another cluster") from None
-    rules = [r for r in status.get("resourceRules") or []
-             if not set(r.get("resources") or []) <= ALWAYS_ALLOWED]
+    rules = granted_rules(status)
     print(f"identity: {who or 'unknown'}", file=sys.stderr)
     if not rules:
         print(f"may do NOTHING in namespace {namespace}: is the pod running as the project's "

@@ -277,3 +277,16 @@ def subject_includes(subject: dict, namespace: str, service_account: str) -> boo
     if kind == "Group":
         return name in ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated")
     return False
+
+
+# What Kubernetes grants every authenticated user by default, so it proves nothing about the
+# account: the self-reviews (system:basic-user; SelfSubjectReview since 1.28) and reading
+# ClusterTrustBundles (system:cluster-trust-bundle-discovery, 1.33+).
+ALWAYS_ALLOWED = {"selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews", "clustertrustbundles"}
+
+
+def granted_rules(rules_review_status: dict) -> list[dict]:
+    """The resource rules of a SelfSubjectRulesReview status that an account was actually granted
+    (without what every authenticated user may do)."""
+    return [r for r in rules_review_status.get("resourceRules") or []
+            if not set(r.get("resources") or []) <= ALWAYS_ALLOWED]

@@ -130,3 +130,15 @@ def test_subjects():
     assert subject_includes({"kind": "User", "name": "system:serviceaccount:web:ci"}, "web", "ci")
     assert subject_includes({"kind": "Group", "name": "system:serviceaccounts:web"}, "web", "ci")
     assert not subject_includes({"kind": "Group", "name": "system:serviceaccounts:api"}, "web", "ci")
+
+
+def test_granted_rules_leave_out_what_every_authenticated_user_may_do():
+    from runnerkit.model.rbac import granted_rules
+
+    basic = [{"verbs": ["create"], "apiGroups": ["authorization.k8s.io"],
+              "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]},
+             {"verbs": ["get", "list"], "apiGroups": ["certificates.k8s.io"], "resources": ["clustertrustbundles"]}]
+    pods = {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}
+    assert granted_rules({"resourceRules": basic}) == []
+    assert granted_rules({"resourceRules": basic + [pods]}) == [pods]
+    assert granted_rules({}) == []
