@@ -53,8 +53,10 @@ class FakeClient:
     host = "https://fake.invalid"
 
     def __init__(self, objects: Iterable[dict] = (), *, unserved: Iterable[str] = (),
-                 refuse: Callable[[dict], ApiError | None] | None = None):
+                 refuse: Callable[[dict], ApiError | None] | None = None,
+                 served: dict[str, set[str]] | None = None):
         self.objects: dict[Key, dict] = {}
+        self.served = served or {}  # extra group versions (CRDs) -> their resource plurals
         self.unserved = set(unserved)  # kinds the "server" does not serve: listing them is a 404
         self.refuse = refuse  # refuse(obj) -> an error to raise instead of writing obj, or None
         self.requests: list[tuple[str, str]] = []
@@ -163,7 +165,10 @@ class FakeClient:
         return merged if dry_run else self.store(merged)
 
     def served_resources(self, api_version: str) -> set[str] | None:
-        return {k.plural for k in BY_KIND.values() if k.api_version == api_version and k.kind not in self.unserved}
+        if api_version in self.served:
+            return set(self.served[api_version])
+        plurals = {k.plural for k in BY_KIND.values() if k.api_version == api_version and k.kind not in self.unserved}
+        return plurals or ({"deployments"} if api_version == "apps/v1" else None)
 
     def token_request(self, namespace: str, service_account: str, expiration_seconds: int,
                       audiences: list[str] | None = None, bound_object: dict | None = None) -> dict:
