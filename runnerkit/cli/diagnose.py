@@ -134,10 +134,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def collect(client: Client) -> Inventory:
     """One list call per kind, across all namespaces, concurrently (no per-object GETs, no paging)."""
     from ..diagnose.audit import Inventory
-    from ..model.kinds import BY_KIND, Kind
+    from ..model.kinds import BY_KIND, CONFIG_MAP
 
     kinds = [BY_KIND["ClusterRole"], BY_KIND["Role"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"],
-             BY_KIND["ServiceAccount"], Kind("ConfigMap", "v1", "configmaps", True, 0)]
+             BY_KIND["ServiceAccount"], CONFIG_MAP]
     return Inventory(*client.parallel(lambda kind: client.list_objects(kind), kinds))
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ..model.kinds import Kind
+from ..model.kinds import DEPLOYMENT, Kind
 from ..model.presets import PRESETS
 from ..model.spec import Project
 
@@ -34,7 +34,7 @@ RUNNER_KINDS: dict[str, RunnerKind] = {k.name: k for k in (
                Kind("RunnerDeployment", "actions.summerwind.dev/v1alpha1", "runnerdeployments", True, 0),
                "runnerdeployments.actions.summerwind.dev",
                "the legacy summerwind actions-runner-controller"),
-    RunnerKind("deployment", Kind("Deployment", "apps/v1", "deployments", True, 0), None, "Kubernetes"),
+    RunnerKind("deployment", DEPLOYMENT, None, "Kubernetes"),
 )}
 
 

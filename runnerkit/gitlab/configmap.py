@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..errors import Conflict, InputError
-from ..model.kinds import Kind
+from ..model.kinds import CONFIG_MAP, DEPLOYMENT
 from ..model.spec import Runner
 from .template import TEMPLATE_KEY, Edit, Wanted, edit_template, unified_diff
 from ..cluster.protocol import Client
 
-CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
-DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", True, 0)
 BACKUP_ANNOTATION = "runnerkit.io/previous-config-template"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
 OVERWRITE_ENV = ("KUBERNETES_NAMESPACE_OVERWRITE_ALLOWED", "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE_ALLOWED")
@@ -53,7 +51,7 @@ def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str 
               dry_run: bool = False, restart: bool = True) -> ConfigMapEdit:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
-    label = CONFIGMAP.display(name, ns)
+    label = CONFIG_MAP.display(name, ns)
     before = (cm.get("data") or {}).get(TEMPLATE_KEY)
     edit: Edit = edit_template(before, wanted, f"{label} key {TEMPLATE_KEY}", runner.namespace)
     out = ConfigMapEdit(label, before, edit.after, dry_run=dry_run, notes=list(edit.notes))
@@ -74,7 +72,7 @@ def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dr
              restart: bool = True) -> ConfigMapEdit:
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
-    label = CONFIGMAP.display(name, ns)
+    label = CONFIG_MAP.display(name, ns)
     raw = (cm["metadata"].get("annotations") or {}).get(BACKUP_ANNOTATION)
     if raw is None:
         raise InputError(f"{label} has no {BACKUP_ANNOTATION} annotation: nothing to roll back "
@@ -98,9 +96,9 @@ def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dr
 
 def read_configmap(client: Client, runner: Runner, configmap: str | None) -> dict:
     name = configmap or runner.config_map
-    cm = client.get(CONFIGMAP, name, runner.namespace)
+    cm = client.get(CONFIG_MAP, name, runner.namespace)
     if cm is None:
-        raise InputError(f"{CONFIGMAP.display(name, runner.namespace)} not found: is runner "
+        raise InputError(f"{CONFIG_MAP.display(name, runner.namespace)} not found: is runner "
                          f"{runner.name!r} installed there? Set release/fullnameOverride/configMap and "
                          "namespace of the runner in the spec, or pass --configmap NAME")
     return cm
@@ -124,9 +122,9 @@ def write(client: Client, cm: dict, template: str | None, backup: str | None) ->
         annotations[BACKUP_ANNOTATION] = backup
     meta["annotations"] = annotations
     try:
-        return client.replace(CONFIGMAP, new)
+        return client.replace(CONFIG_MAP, new)
     except Conflict:
-        raise Conflict(f"{CONFIGMAP.display(meta['name'], meta['namespace'])} changed since runnerkit "
+        raise Conflict(f"{CONFIG_MAP.display(meta['name'], meta['namespace'])} changed since runnerkit "
                        f"read it (resourceVersion {meta.get('resourceVersion')}): someone else edited "
                        "it, and nothing was overwritten; run the command again to start from the "
                        "current content", 409) from None
@@ -155,7 +153,7 @@ def runner_warnings(cm: dict, deployment: dict | None, runner: Runner, ns: str) 
     script = (cm.get("data") or {}).get("register-the-runner")
     if script is not None and "--template-config" not in script:
         warnings.append(
-            f"{CONFIGMAP.display(cm['metadata']['name'], ns)}: register-the-runner has no "
+            f"{CONFIG_MAP.display(cm['metadata']['name'], ns)}: register-the-runner has no "
             "--template-config line (the chart drops it when runners.config is empty), so the runner "
             "ignores this template until you set runners.config in the Helm values and `helm upgrade` "
             "(`runnerkit gitlab configure-runner --values-file values.yaml` does the edit)")

@@ -50,6 +50,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("ValidatingAdmissionPolicyBinding", ADMISSION, "validatingadmissionpolicybindings", False, 1),
 )
 BY_KIND = {k.kind: k for k in KINDS}
+
+# Kinds runnerkit reads or patches but never applies from a spec (no wave: not in KINDS).
+CONFIG_MAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
+DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", True, 0)
+SECRET = Kind("Secret", "v1", "secrets", True, 0)
 ORDER = {k.kind: i for i, k in enumerate(KINDS)}
 
 

@@ -12,11 +12,10 @@ import yaml
 from conftest import FIXTURES, run_cli
 from runnerkit.diagnose.audit import Scope, audit
 from runnerkit.cli.diagnose import collect
-from runnerkit.model.kinds import BY_KIND, Kind
+from runnerkit.model.kinds import BY_KIND, CONFIG_MAP
 from runnerkit.cluster.client import connect
 
 RBAC = "rbac.authorization.k8s.io/v1"
-CONFIG_MAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
 LISTS = {("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles"), ("GET", "/apis/rbac.authorization.k8s.io/v1/roles"),
          ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"),
          ("GET", "/apis/rbac.authorization.k8s.io/v1/rolebindings"), ("GET", "/api/v1/serviceaccounts"),

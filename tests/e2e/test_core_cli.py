@@ -16,11 +16,10 @@ from conftest import admin_cluster, run_cli, write_kubeconfig
 from runnerkit.cli.files import read_spec
 from runnerkit.cluster import apply
 from runnerkit.cli.common import example_text
-from runnerkit.model.kinds import BY_KIND, Kind
+from runnerkit.model.kinds import BY_KIND, CONFIG_MAP
 from runnerkit.desired import render
 
 NS, SA = BY_KIND["Namespace"], BY_KIND["ServiceAccount"]
-CM = Kind("ConfigMap", "v1", "configmaps", True, 0)
 
 
 def example_with_suffix(u: str) -> dict:
@@ -183,7 +182,7 @@ def test_a_terminating_namespace_is_explained(kube, kubeconfig, unique, tmp_path
     held = {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "held", "namespace": ns, "finalizers": ["runnerkit.io/test-hold"]}}
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    kube.request("POST", CM.collection_path(ns), body=held)
+    kube.request("POST", CONFIG_MAP.collection_path(ns), body=held)
     kube.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     try:
         path = small_spec(tmp_path, unique, 1, namespace=ns)
@@ -192,7 +191,7 @@ def test_a_terminating_namespace_is_explained(kube, kubeconfig, unique, tmp_path
         assert "being terminated" in r.err and "wait until the namespace is gone" in r.err
         assert "Traceback" not in r.err
     finally:
-        kube.patch(CM, "held", ns, {"metadata": {"finalizers": None}})
+        kube.patch(CONFIG_MAP, "held", ns, {"metadata": {"finalizers": None}})
 
 
 def test_debug_shows_the_traceback_that_errors_otherwise_hide(tmp_path):

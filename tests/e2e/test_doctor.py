@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 from conftest import admin_cluster, kubeconfig_doc, one_project_spec, run_cli
-from runnerkit.model.kinds import Kind
+from runnerkit.model.kinds import SECRET
 
-SECRET = Kind("Secret", "v1", "secrets", True, 0)
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def load_chart(kube, fixture: str, ns: str) -> dict[str, dict]:
 
 
 def live(kube, ns: str, name: str) -> tuple[dict, dict]:
-    cm = kube.get(configmap.CONFIGMAP, name, ns)
+    cm = kube.get(configmap.CONFIG_MAP, name, ns)
     deployment = kube.get(configmap.DEPLOYMENT, name, ns)
     return cm, deployment
 
@@ -148,7 +148,7 @@ def test_concurrent_edit_is_detected_and_never_overwritten(kube, make_namespace,
 
     def someone_edits_first(kind, obj, **kw):
         # between our read and our write, another client changes the ConfigMap
-        kube.patch(configmap.CONFIGMAP, obj["metadata"]["name"], ns, {"data": {TEMPLATE_KEY: theirs}},
+        kube.patch(configmap.CONFIG_MAP, obj["metadata"]["name"], ns, {"data": {TEMPLATE_KEY: theirs}},
                    patch_type="merge")
         return real_replace(kind, obj, **kw)
 

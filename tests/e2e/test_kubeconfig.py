@@ -13,11 +13,10 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import CACHE, KUBECTL, NO_KUBECTL, admin_cluster, one_project_spec, run_cli
-from runnerkit.model.kinds import Kind
+from runnerkit.model.kinds import SECRET
 from runnerkit.cluster.client import connect
 from runnerkit.model.validate import KNOWN_VERBS
 
-SECRET = Kind("Secret", "v1", "secrets", True, 0)
 DECLARED = {"pods": {"get", "list"}, "configmaps": {"get"}, "secrets": set()}
 
 

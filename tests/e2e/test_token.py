@@ -12,10 +12,8 @@ import yaml
 from conftest import one_project_spec, run_cli
 from runnerkit.cluster import client as kube_mod
 from runnerkit.cluster.incluster import token_claims
-from runnerkit.model.kinds import Kind
+from runnerkit.model.kinds import BY_KIND, SECRET
 
-SECRET = Kind("Secret", "v1", "secrets", True, 0)
-SERVICE_ACCOUNT = Kind("ServiceAccount", "v1", "serviceaccounts", True, 0)
 
 
 @pytest.fixture
@@ -47,7 +45,7 @@ def settled_secrets(kube, ns: str) -> set[str]:
     version = kube.request("GET", "/version")
     if int(version["major"]) == 1 and int(version["minor"].rstrip("+")) < 24:
         deadline = time.monotonic() + 30
-        while not all((kube.get(SERVICE_ACCOUNT, sa, ns) or {}).get("secrets") for sa in ("web-ci", "default")):
+        while not all((kube.get(BY_KIND["ServiceAccount"], sa, ns) or {}).get("secrets") for sa in ("web-ci", "default")):
             assert time.monotonic() < deadline, "token controller did not add its Secrets"
             time.sleep(0.2)
     return secret_names(kube, ns)
