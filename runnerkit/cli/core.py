@@ -184,11 +184,6 @@ def report(result: ApplyResult, output: str) -> None:
     if output == "json":
         print_json(result.to_dict())
         return
-    suffix = " (server dry run)" if result.dry_run else ""
-    for change in result.changes:
-        print(f"{change.display} {change.action}{suffix}")
-    counts = ", ".join(f"{n} {action}" for action, n in result.counts().items()) or "nothing declared"
-    print(f"{counts}; {result.writes} writes, {result.requests} requests"
-          + ("; dry run: nothing was changed" if result.dry_run else ""))
-    for note in result.notes:
-        print(f"note: {note}")
+    from ..cluster.apply_report import text
+
+    sys.stdout.write(text(result))

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from ..cluster.protocol import Client
     from ..diagnose.audit import Inventory
 
-SECTIONS = {"pod": "Pod ServiceAccount", "credentials": "Credentials", "connection": "Connection",
-            "identity": "Identity", "namespace": "Namespace", "needs": "Needs", "access": "Access"}
 FAIL_ON = ("critical", "high", "medium", "none")
 AUDIT_NEEDS = ("list on clusterroles, roles, clusterrolebindings, rolebindings, serviceaccounts and configmaps "
                "in all namespaces")
@@ -99,8 +97,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from ..diagnose import doctor
-    from ..diagnose.doctor_rules import FAIL, MARK
+    from ..diagnose import doctor, doctor_report
 
     spec = None
     if args.spec:
@@ -112,19 +109,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.output == "json":
         print_json(report.to_dict())
         return 0 if report.ok else 1
-    section = None
-    for r in report.ordered():
-        if r.section != section:
-            section = r.section
-            print(SECTIONS.get(section, section))
-        print(f"  {MARK[r.status]} {r.message}")
-        if r.fix:
-            print(f"      fix: {r.fix}")
-        for line in r.details:
-            print(f"      {line}")
-    failed = sum(r.status == FAIL for r in report.results)
-    print("\n" + ("doctor: all checks passed" if report.ok
-                  else f"doctor: {failed} check{'s' if failed != 1 else ''} failed"))
+    sys.stdout.write(doctor_report.text(report))
     return 0 if report.ok else 1
 
 

@@ -148,3 +148,15 @@ def test_diff_shows_the_change_and_delete_removes_the_spec():
     result = apply.delete(client, "team", namespaces=True)
     assert set(actions(result).values()) == {"pruned"}
     assert [k for k in client.objects if k[0] != "Namespace" or k[2] == "web"] == []
+
+
+def test_the_text_report_lists_every_object_then_the_counts_and_notes():
+    from runnerkit.cluster.apply_report import text
+
+    client = FakeClient()
+    result = apply.apply(client, desired(WEB), "team", dry_run=True)
+    lines = text(result).splitlines()
+    assert lines[0] == "namespace/web created (server dry run)"
+    assert lines[len(result.changes)] == (f"{len(result.changes)} created; 0 writes, {result.requests} requests; "
+                                          "dry run: nothing was changed")
+    assert lines[len(result.changes) + 1:] == [f"note: {n}" for n in result.notes]
