@@ -166,9 +166,7 @@ def test_request_count_is_constant_in_the_number_of_bindings(kube, kubeconfig, m
     seed(20)
     requests_20, report_20 = run()
     seed(200)
-    start = time.perf_counter()
-    requests_200, report_200 = run()
-    assert time.perf_counter() - start < 3.0
+    requests_200, report_200 = run()  # the request count is the contract; bench/audit.py times it
     assert sorted(requests_20) == sorted(requests_200)
     assert set(requests_200) == LISTS and len(requests_200) == len(LISTS)  # one list per kind, nothing else
     assert [f.check for f in report_20.findings] == ["sa-token"] * 20

@@ -4,7 +4,6 @@ exclusions, a clean runnerkit render, and speed on 10 000 RoleBindings."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import yaml
@@ -334,8 +333,14 @@ def test_table_json_and_sarif():
     assert audit_report.table(audit(Inventory())).startswith("no findings\n")
 
 
-def test_ten_thousand_role_bindings_audit_fast():
-    """Roles are indexed once and what a role allows is computed once per (role, scope)."""
+def test_ten_thousand_role_bindings_compute_each_role_once(monkeypatch):
+    """Roles are indexed once and what a role allows is computed once per (role, scope), not per
+    binding (bench/audit.py measures the time; a timed test would only measure the machine)."""
+    from runnerkit.diagnose import audit as audit_mod
+
+    computed = []
+    real = audit_mod.capabilities
+    monkeypatch.setattr(audit_mod, "capabilities", lambda rules, wide: computed.append(1) or real(rules, wide))
     cluster_roles = [cr("cluster-admin", ADMIN_RULES), cr("edit", [rule([""], [f"r{i}"], ["get", "list"]) for i in range(60)]
                                                         + [rule([""], ["serviceaccounts/token"], ["create"])])]
     roles, bindings, accounts = [], [], []
@@ -347,10 +352,8 @@ def test_ten_thousand_role_bindings_audit_fast():
         bindings.append(rb(ns, f"b-{i}", kind, name, sa(ns, f"sa-{i}"), sa(ns, "default")))
         accounts.append(sa_obj(ns, f"sa-{i}"))
     inv = Inventory(cluster_roles, roles, [], bindings, accounts, [])
-    start = time.perf_counter()
     report = audit(inv)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, elapsed
+    assert 0 < len(computed) <= 500 + 1  # one per namespace's Role "app", one for ClusterRole "edit" per scope
     # every ClusterRole "edit" binding hands out token creation to two subjects; default SAs dangle
     assert sum(f.check == "sa-token" for f in report.findings) == 10_000
     assert sum(f.check == "dangling-subject" for f in report.findings) == 10_000
