@@ -80,7 +80,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "and workloads in other namespaces, cluster-scoped writes, RBAC writes, exec, token "
                     "creation, impersonation, nodes/proxy); an access matrix per ServiceAccount (verbs x "
                     "resources) shows the result; bindings naming the account that the spec does not render "
-                    "are listed. Exit 1 on any drift."),
+                    "are listed. Exit 1 on any drift.\n\n"
+                    "Other namespaces are probed where it can matter: kube-system, default, a namespace that "
+                    "does not exist (it answers for every namespace without a RoleBinding for the account), "
+                    "and each namespace where a RoleBinding names the account or its groups. Questions RBAC "
+                    "cannot tell apart (same bindings, same request) share one review, so 500 projects take "
+                    "a few hundred reviews; every drift is asked again for its own account. See "
+                    "docs/verify.md."),
         epilog="examples:\n"
                "  runnerkit verify runnerkit.yaml\n"
                "  runnerkit verify runnerkit.yaml --project web-app -o json",
@@ -88,6 +94,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_spec_argument(p)
     p.add_argument("--project", action="append", default=[], metavar="NAME",
                    help="only this project (repeatable; default: all)")
+    p.add_argument("--no-shared-answers", action="store_true",
+                   help="ask every account's questions for that account, instead of one review per set of "
+                        "questions RBAC cannot tell apart (for webhook or ABAC authorizers that tell "
+                        "accounts apart; about 150 reviews per account)")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_verify)
@@ -160,28 +170,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from ..diagnose import verify, verify_report
+    from ..diagnose import verify_report
+    from ..diagnose.verify_run import progress_line, run
     from ..gitlab.enforcement import check_isolation
-    from ..model.kinds import BY_KIND
-    from ..model.rbac import RoleIndex
 
     spec = load_spec(args)
     for name in args.project:
         spec.project(name)  # unknown names fail before touching the cluster
     client = connect(args)
-    cluster_roles, crbs, rbs = client.parallel(
-        lambda kind: client.list_objects(kind),
-        [BY_KIND["ClusterRole"], BY_KIND["ClusterRoleBinding"], BY_KIND["RoleBinding"]])
-    plans = verify.plan(spec, RoleIndex(cluster_roles, []), args.project or None)
-    answers = verify.ask(client, plans)
-    extra = verify.undeclared_bindings(spec, plans, crbs + rbs)
-    outcomes = [verify.VerifyOutcome(p, answers, extra.get(p.user, [])) for p in plans]
+    result = run(client, spec, args.project or None, shared=not args.no_shared_answers,
+                 progress=progress_line(sys.stderr))
+    outcomes = result.outcomes
     chosen = set(args.project or [p.name for p in spec.projects])
     isolation = [c for c in check_isolation(client, spec) if c.project in chosen]
-    if not plans:
+    if not outcomes:
         warn(f"{spec.path}: no projects to verify")
     if args.output == "json":
-        print_json(verify_report.to_json(outcomes, isolation))
+        print_json(verify_report.to_json(outcomes, isolation, result))
     else:
-        sys.stdout.write(verify_report.text(outcomes, isolation))
+        sys.stdout.write(verify_report.text(outcomes, isolation, result))
     return 0 if all(o.ok for o in outcomes) and verify_report.isolation_holds(isolation) else 1

@@ -2,21 +2,23 @@
 exactly what the spec declares: each declared grant is effective, a matrix of undeclared operations is
 denied, and no binding the spec does not render names the account.
 
-Planning and judging are pure; `ask` is the one edge (one SubjectAccessReview per distinct question,
-concurrently).
+Planning and judging are pure; verify_scope decides where to probe and which questions share an
+answer, verify_ask is the one edge (SubjectAccessReviews on a bounded pool).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 from ..model import presets
-from ..model.rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, rules_allow,
-                   service_account_user, subject_includes)
+from ..model.rbac import (MATRIX_VERBS, RBAC_GROUP, Access, RoleIndex, expand, parse_access, rules_allow,
+                          service_account_user, subject_includes)
 from ..desired import render
 from ..model.spec import Grant, Project, Runner, Spec
-from ..cluster.protocol import Client
+from .verify_scope import Scope, build as build_scope
 
 MATRIX_RESOURCES = (("secrets", ""), ("configmaps", ""), ("pods", ""), ("pods/exec", ""), ("pods/log", ""),
                     ("serviceaccounts", ""), ("serviceaccounts/token", ""), ("services", ""),
@@ -54,9 +56,11 @@ class Question:
     kind: str  # grant | matrix | probe
     label: str  # the grant's name or the probe's category
 
-    @property
-    def key(self) -> tuple:
-        return self.user, self.access, self.namespace
+    key: tuple = field(init=False, repr=False, compare=False)  # (user, access, namespace)
+
+    def __post_init__(self) -> None:
+        # a dict key hundreds of thousands of times at fleet scale: built once
+        object.__setattr__(self, "key", (self.user, self.access, self.namespace))
 
     def where(self) -> str:
         return f"in {self.namespace}" if self.namespace else "cluster-wide"
@@ -70,6 +74,7 @@ class AccountPlan:
     matrix: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # namespace -> (resource, group)
     problems: list[str] = field(default_factory=list)
     full: bool = True  # project accounts: everything undeclared is probed too
+    probed: list[str] = field(default_factory=list)  # namespaces deny-probed besides its own
 
 
 class Declared:
@@ -77,15 +82,29 @@ class Declared:
 
     def __init__(self) -> None:
         self.rules: dict[str | None, list[dict]] = {}
+        self._fingerprints: dict[str | None, str] = {}
 
     def add(self, namespace: str | None, rules: Iterable[dict]) -> None:
         self.rules.setdefault(namespace, []).extend(rules)
+        self._fingerprints.clear()
 
     def covers(self, access: Access, namespace: str | None) -> bool:
-        rules = list(self.rules.get(None, []))
-        if namespace is not None and not access.cluster_scoped:
-            rules += self.rules.get(namespace, [])
-        return rules_allow(rules, access) is not None
+        # Every namespace without declared rules answers alike, and accounts with the same rules (the
+        # same preset) answer alike: at fleet scale each (rules, request) is evaluated once.
+        where = namespace if namespace in self.rules and not access.cluster_scoped else None
+        if where not in self._fingerprints:
+            self._fingerprints[where] = json.dumps([self.rules.get(None, []), self.rules.get(where, [])
+                                                    if where else []], sort_keys=True)
+        key = (self._fingerprints[where], access)
+        if key not in _COVERED:
+            rules = list(self.rules.get(None, []))
+            if where is not None:
+                rules += self.rules[where]
+            _COVERED[key] = rules_allow(rules, access) is not None
+        return _COVERED[key]
+
+
+_COVERED: dict[tuple, bool] = {}  # (rules fingerprint, request) -> allowed; emptied by each plan()
 
 
 def _concrete(access: Access) -> Access | None:
@@ -124,7 +143,7 @@ def _grant_accesses(grant: Grant, index: RoleIndex | None, problems: list[str]) 
     return list(grant.rules), list(dict.fromkeys(accesses))
 
 
-def plan_project(spec: Spec, project: Project, index: RoleIndex | None) -> AccountPlan:
+def plan_project(spec: Spec, project: Project, index: RoleIndex | None, scope: Scope | None = None) -> AccountPlan:
     user = service_account_user(project.namespace, project.service_account)
     acct = AccountPlan(f"project {project.name}: ServiceAccount {project.namespace}/{project.service_account}", user)
     declared = Declared()
@@ -151,10 +170,8 @@ def plan_project(spec: Spec, project: Project, index: RoleIndex | None) -> Accou
                 acct.questions.append(Question(user, a, ns, declared.covers(a, ns), "matrix", "matrix"))
         for label, texts in OWN_NAMESPACE_PROBES:
             acct.questions += _probes(user, texts, ns, declared, label)
-    others = ["kube-system", "default"] + sorted({p.namespace for p in spec.projects})
-    for ns in dict.fromkeys(others):
-        if ns in own:
-            continue
+    acct.probed = (scope or _sampled(spec)).others(user, set(own))
+    for ns in acct.probed:
         for label, texts in OTHER_NAMESPACE_PROBES:
             acct.questions += _probes(user, texts, ns, declared, label)
     for label, texts in CLUSTER_PROBES:
@@ -163,7 +180,7 @@ def plan_project(spec: Spec, project: Project, index: RoleIndex | None) -> Accou
     return acct
 
 
-def plan_runner(spec: Spec, runner: Runner) -> AccountPlan | None:
+def plan_runner(spec: Spec, runner: Runner, scope: Scope | None = None) -> AccountPlan | None:
     """A GitLab runner manager: the rights runnerkit renders for it in each project namespace are
     proven, and cluster-wide operations probed (its own namespace belongs to its Helm chart)."""
     projects = [p for p in spec.projects if p.runner.name == runner.name]
@@ -177,9 +194,9 @@ def plan_runner(spec: Spec, runner: Runner) -> AccountPlan | None:
     for p in projects:
         declared.add(p.namespace, presets.GITLAB_MANAGER_RULES)
         acct.questions += [Question(user, a, p.namespace, True, "grant", "runner manager rules") for a in accesses]
-    for ns in ("kube-system", "default"):
-        if ns != runner.namespace and ns not in declared.rules:
-            acct.questions += _probes(user, OTHER_NAMESPACE_PROBES[0][1], ns, declared, OTHER_NAMESPACE_PROBES[0][0])
+    acct.probed = (scope or _sampled(spec)).others(user, {runner.namespace, *(ns for ns in declared.rules if ns)})
+    for ns in acct.probed:
+        acct.questions += _probes(user, OTHER_NAMESPACE_PROBES[0][1], ns, declared, OTHER_NAMESPACE_PROBES[0][0])
     for label, texts in CLUSTER_PROBES:
         acct.questions += _probes(user, texts, None, declared, label)
     acct.questions = _unique(acct.questions)
@@ -203,23 +220,34 @@ def _unique(questions: list[Question]) -> list[Question]:
     return out
 
 
-def _probes(user: str, texts: Iterable[str], namespace: str | None, declared: Declared, label: str) -> list[Question]:
-    from ..model.rbac import parse_access
+@lru_cache(maxsize=None)
+def _probe_access(text: str) -> Access:
+    return parse_access(text, "probe")
 
+
+def _probes(user: str, texts: Iterable[str], namespace: str | None, declared: Declared, label: str) -> list[Question]:
     out = []
     for text in texts:
-        a = parse_access(text, "probe")
+        a = _probe_access(text)
         ns = None if a.cluster_scoped else namespace
         out.append(Question(user, a, ns, declared.covers(a, ns), "probe", label))
     return out
 
 
-def plan(spec: Spec, index: RoleIndex | None, projects: list[str] | None = None) -> list[AccountPlan]:
+def _sampled(spec: Spec) -> Scope:
+    """Without binding lists: the fixed sentinels and a bounded sample of the spec's namespaces."""
+    return build_scope(None, None, None, [p.namespace for p in spec.projects])
+
+
+def plan(spec: Spec, index: RoleIndex | None, projects: list[str] | None = None,
+         scope: Scope | None = None) -> list[AccountPlan]:
+    scope = scope or _sampled(spec)
+    _COVERED.clear()
     chosen = [spec.project(n) for n in projects] if projects else list(spec.projects)
-    plans = [plan_project(spec, p, index) for p in chosen]
+    plans = [plan_project(spec, p, index, scope) for p in chosen]
     for runner in spec.runners.values():
         if any(p.runner.name == runner.name for p in chosen):
-            r = plan_runner(spec, runner)
+            r = plan_runner(spec, runner, scope)
             if r:
                 plans.append(r)
     return plans
@@ -254,31 +282,22 @@ def undeclared_bindings(spec: Spec, plans: list[AccountPlan], bindings: list[dic
 # -- asking and judging --------------------------------------------------------------------------------
 
 
-def ask(client: Client, plans: list[AccountPlan]) -> dict[tuple, tuple[bool, str]]:
-    """One SubjectAccessReview per distinct (user, request, namespace), concurrently."""
-    keys = list(dict.fromkeys(q.key for p in plans for q in p.questions))
-
-    def one(key: tuple) -> tuple[bool, str]:
-        user, access, ns = key
-        return client.review(user, access.verb, access.resource, ns, access.group, access.name)
-
-    return dict(zip(keys, client.parallel(one, keys)))
-
-
 @dataclass
 class VerifyOutcome:
     plan: AccountPlan
     answers: dict[tuple, tuple[bool, str]]
     extra_bindings: list[str]
+    _drift: list[Question] | None = field(default=None, init=False, repr=False, compare=False)
 
     def drift(self) -> list[Question]:
-        seen: set[tuple] = set()
-        out = []
-        for q in self.plan.questions:
-            if self.answers[q.key][0] != q.expected and q.key not in seen:
-                seen.add(q.key)
-                out.append(q)
-        return out
+        if self._drift is None:
+            seen: set[tuple] = set()
+            self._drift = []
+            for q in self.plan.questions:
+                if self.answers[q.key][0] != q.expected and q.key not in seen:
+                    seen.add(q.key)
+                    self._drift.append(q)
+        return self._drift
 
     @property
     def ok(self) -> bool:

@@ -3,8 +3,14 @@ and every drift with the authorizer's reason. Pure."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..model.rbac import MATRIX_VERBS, Access
 from .verify import VerifyOutcome, Question
+from .verify_scope import FIXED_NAMESPACES, SENTINEL_NAMESPACE
+
+if TYPE_CHECKING:
+    from .verify_run import Verified
 
 LEGEND = "✔ allowed as declared  · denied as expected  ✘ declared but denied  ! allowed but not declared"
 
@@ -90,7 +96,29 @@ def isolation_holds(checks: list) -> bool:
     return all(c.ok or c.status.startswith("not enforced (") for c in checks)
 
 
-def text(outcomes: list[VerifyOutcome], isolation: list | None = None) -> str:
+def scope_lines(outcomes: list[VerifyOutcome], result: Verified | None) -> list[str]:
+    """Where verify probed besides each account's own namespaces, and what its reviews covered."""
+    if result is None:
+        return []
+    scope, asked = result.scope, result.asked
+    fixed = ", ".join(FIXED_NAMESPACES[:-1]) + f" and {SENTINEL_NAMESPACE} (a namespace that does not exist)"
+    found = sorted({ns for o in outcomes for ns in o.plan.probed} - set(FIXED_NAMESPACES))
+    if scope.complete:
+        where = (f"{len(found)} namespace{'s' if len(found) != 1 else ''} where a RoleBinding names an account "
+                 "or its groups" + (f" ({', '.join(found[:5])}{', ...' if len(found) > 5 else ''})" if found else ""))
+        lines = [f"probed outside the accounts' own namespaces: {fixed}, and {where}"]
+    else:
+        lines = [f"! bindings not listed ({scope.reason}): probed {fixed}, and a sample of {len(scope.sample)} "
+                 "project namespaces instead of every namespace a binding reaches; bindings the spec does not "
+                 "render were not checked"]
+    shared = "questions RBAC cannot tell apart shared one review" if scope.complete and scope.shared else \
+        "every account asked for itself"
+    lines.append(f"{asked.reviews} access review{'s' if asked.reviews != 1 else ''} answered {asked.questions} "
+                 f"questions ({shared}; drifts asked again for their own account: {asked.rechecked})")
+    return lines + [""]
+
+
+def text(outcomes: list[VerifyOutcome], isolation: list | None = None, result: Verified | None = None) -> str:
     lines: list[str] = []
     for o in outcomes:
         lines.append(o.plan.title)
@@ -121,6 +149,7 @@ def text(outcomes: list[VerifyOutcome], isolation: list | None = None) -> str:
         for b in o.extra_bindings:
             lines.append(f"  ✘ not in runnerkit.yaml: {b} names this ServiceAccount")
         lines.append("")
+    lines += scope_lines(outcomes, result)
     lines += isolation_lines(isolation or [])
     if not isolation_holds(isolation or []):
         lines.append("isolation: NOT proven for every GitLab tenant (see above)")
@@ -130,14 +159,14 @@ def text(outcomes: list[VerifyOutcome], isolation: list | None = None) -> str:
         lines.append(f"drift: {drifts} difference{'s' if drifts != 1 else ''} in {len(bad)} of "
                      f"{len(outcomes)} ServiceAccount{'s' if len(outcomes) != 1 else ''}; the cluster grants something other than runnerkit.yaml says")
     else:
-        reviews = len({q.key for o in outcomes for q in o.plan.questions})
+        reviews = result.asked.reviews if result else len({q.key for o in outcomes for q in o.plan.questions})
         accounts = f"{len(outcomes)} ServiceAccount{'s' if len(outcomes) != 1 else ''}"
         lines.append(f"ok: {accounts} {'have' if len(outcomes) != 1 else 'has'} exactly the access "
                      f"runnerkit.yaml declares ({reviews} access reviews)")
     return "\n".join(lines) + "\n"
 
 
-def to_json(outcomes: list[VerifyOutcome], isolation: list | None = None) -> dict:
+def to_json(outcomes: list[VerifyOutcome], isolation: list | None = None, result: Verified | None = None) -> dict:
     accounts = []
     for o in outcomes:
         accounts.append({
@@ -150,6 +179,14 @@ def to_json(outcomes: list[VerifyOutcome], isolation: list | None = None) -> dic
             "matrix": {ns: {label: dict(zip(MATRIX_VERBS, cells)) for label, cells in matrix_cells(o, ns)}
                        for ns in o.plan.matrix},
             "checked": len(o.plan.questions),
+            "probedNamespaces": o.plan.probed,
         })
-    return {"ok": all(o.ok for o in outcomes) and isolation_holds(isolation or []), "accounts": accounts,
-            "isolation": [c.to_dict() for c in isolation or []]}
+    out = {"ok": all(o.ok for o in outcomes) and isolation_holds(isolation or []), "accounts": accounts,
+           "isolation": [c.to_dict() for c in isolation or []]}
+    if result is not None:
+        scope, asked = result.scope, result.asked
+        out["scope"] = {"bindingsListed": scope.complete, "reason": scope.reason or None,
+                        "fixedNamespaces": list(FIXED_NAMESPACES), "sampledNamespaces": list(scope.sample),
+                        "listed": scope.counts, "sharedAnswers": scope.complete and scope.shared}
+        out["reviews"] = {"sent": asked.reviews, "questions": asked.questions, "driftsAskedAgain": asked.rechecked}
+    return out

@@ -56,6 +56,15 @@ class Access:
     group: str = ""
     name: str | None = None
 
+    def __hash__(self) -> int:
+        # verify hashes the same few hundred requests millions of times at fleet scale
+        try:
+            cached: int = self.__dict__["_hash"]
+            return cached
+        except KeyError:
+            h = self.__dict__["_hash"] = hash((self.verb, self.resource, self.group, self.name))
+            return h
+
     @property
     def cluster_scoped(self) -> bool:
         return self.resource in CLUSTER_SCOPED
