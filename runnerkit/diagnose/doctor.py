@@ -313,24 +313,23 @@ def _service_account_exists(report: DoctorReport, client: Client, namespace: str
 
 def _needs(report: DoctorReport, client: Client, needs: list[Need], namespace: str, options: Options,
            sa: tuple[str, str] | None) -> None:
-    items = [(need, access) for need in needs for access in need.accesses]
+    distinct = list(dict.fromkeys(a for need in needs for a in need.accesses))  # one review per question
 
-    def allowed(item: tuple[Need, Access]) -> bool:
-        _, a = item
+    def allowed(a: Access) -> bool:
         ns = None if a.cluster_scoped else namespace
         if options.as_user:
             return client.can(options.as_user, a.verb, a.resource, ns, a.group, a.name)
         return client.self_can(a.verb, a.resource, ns, a.group, a.name)
 
     try:
-        verdicts = client.parallel(allowed, items)
+        verdict = dict(zip(distinct, client.parallel(allowed, distinct)))
     except Forbidden as e:
         report.add("needs", FAIL, f"cannot check permissions: {e}",
                    "--as needs a kubeconfig identity allowed to create subjectaccessreviews")
         return
     project = _project_for(options.spec, sa)
     for need in needs:
-        missing = [a for (n, a), ok in zip(items, verdicts) if n is need and not ok]
+        missing = [a for a in need.accesses if not verdict[a]]
         where = f"in namespace {namespace}" if not all(a.cluster_scoped for a in need.accesses) else "cluster-wide"
         label = need.label + (f" (preset: {len(need.accesses)} permissions)" if need.preset else "")
         if need.cluster_role:
