@@ -56,3 +56,20 @@ def test_audit_bench(kubeconfig, tmp_path):
     assert set(after["by_method"]) == {"GET"}
     assert after["seeded_findings"] >= 1  # every 50th seeded binding grants cluster-admin to a ServiceAccount
     assert report["targets"][0]["met"] is True
+
+
+def test_verify_bench_against_the_kubectl_sweep(kubeconfig, tmp_path):
+    kubectl = KUBECTL.parent.parent / "v37" / "kubectl"
+    if not kubectl.exists():
+        kubectl = KUBECTL
+    if not kubectl.exists():
+        pytest.skip(f"needs kubectl at {kubectl}: run scripts/fetch-helm-kubectl v32")
+    report = bench("verify", "--projects", "2", "--kubectl-accounts", "1", "--settle", "0", "--no-wait",
+                   "--kubeconfig", kubeconfig, "--kubectl", str(kubectl), tmp_path=tmp_path)
+    (result,) = report["results"]
+    rk, kc = result["runnerkit"], result["kubectl"]
+    assert result["projects"] == 2 and rk["accounts"] == 3  # 2 projects and the runner manager
+    assert rk["by_method"]["GET"] == 4  # ClusterRoles, ClusterRoleBindings, RoleBindings, Roles
+    assert rk["by_method"]["POST"] == rk["reviews"]["sent"] < rk["reviews"]["questions"]
+    assert kc["measured_accounts"] == 1 and kc["accounts"] == 2 and kc["requests"] > 0 and kc["peak_mb"] > 0
+    assert [t["met"] for t in report["targets"]][:2] == [True, True]
