@@ -20,7 +20,17 @@ class SpecError(InputError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__("\n".join(capped(problems)))
+
+
+MAX_ERRORS_SHOWN = 50
+
+
+def capped(lines: list[str], limit: int = MAX_ERRORS_SHOWN) -> list[str]:
+    """At most `limit` lines, then one that says how many more there were."""
+    if len(lines) <= limit:
+        return lines
+    return lines[:limit] + [f"… and {len(lines) - limit} more"]
 
 
 class WorkloadNotFound(InputError):

@@ -1,6 +1,7 @@
 """Command line: parse arguments, call one core/edge function, print, map errors to exit codes.
 
-Exit codes: 0 ok, 1 drift / failed check / findings, 2 bad input or usage, 3 cluster or API error.
+Exit codes: 0 ok, 1 drift / failed check / findings, 2 bad input or usage, 3 cluster or API error,
+4 internal error (a bug in runnerkit). Everything printed passes through runnerkit.redact.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import atexit
 import gc
 import importlib
 import sys
+import traceback
 from typing import NoReturn
 
 from .. import __version__
 from ..errors import RunnerkitError
+from ..model.redact import RedactingStream
+
+INTERNAL_ERROR = 4
+REPORT_AT = "https://github.com/runnerkit/runnerkit/issues"
 
 COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose")
 
@@ -32,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "runners, emit CI snippets, diagnose and audit.",
         epilog="Start with `runnerkit init`, then `runnerkit validate`, `runnerkit render`, "
                "`runnerkit diff` and `runnerkit apply`. Exit codes: 0 ok, 1 drift/failed check/"
-               "findings, 2 bad input, 3 cluster or API error.",
+               "findings, 2 bad input, 3 cluster or API error, 4 internal error (a bug: "
+               "please report it).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"runnerkit {__version__}")
@@ -51,6 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # One short run: parsing list responses of thousands of objects allocates millions of dicts,
@@ -65,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except RunnerkitError as e:
         if args.debug:
-            raise
+            traceback.print_exc(file=sys.stderr)
         for line in str(e).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return e.exit_code
@@ -73,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # the last line of defence: never a bare traceback, never a token
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        message = " ".join(str(e).split())[:300]
+        print(f"internal error: {type(e).__name__}: {message}", file=sys.stderr)
+        print(f"this is a bug in runnerkit: please report it at {REPORT_AT}, with the output of "
+              "--debug (secrets are masked)", file=sys.stderr)
+        return INTERNAL_ERROR
     finally:
         if collecting:
             gc.enable()

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cluster.files import read_input, read_token  # noqa: F401  (bounded readers, re-exported)
 from ..errors import InputError
 from ..model.spec import Spec
 from ..model.validate import loads
 
 
-def read_input(path: Path, missing_hint: str = "") -> str:
-    """A user's input file as text; a missing or unreadable one is bad input (exit 2)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file{missing_hint}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from None
+def writable_file(path: Path, what: str, must_exist: bool = False) -> Path:
+    """Refuse, before anything is written or minted, a target that is a directory (or missing)."""
+    if path.is_dir():
+        raise InputError(f"{what} {path}: is a directory; name a file (e.g. {path / 'kubeconfig'})")
+    if must_exist and not path.exists():
+        raise InputError(f"{what} {path}: no such file")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{what} {path}: {parent} is not a directory")
+    return path
 
 
 def read_spec(path: str | Path) -> Spec:

@@ -11,7 +11,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..model import redact
 from ..errors import Forbidden, InputError, NotFound, Unauthorized
+from .files import read_input, read_token, writable_file
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, prose, warn
 
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
@@ -126,17 +128,6 @@ def _expiry(token: str) -> datetime | None:
 # -- runnerkit kubeconfig -------------------------------------------------------------------------
 
 
-def _read(path: Path) -> str:
-    """A mounted or given file as text. A UnicodeDecodeError has no filename or strerror: name the
-    path ourselves (reading e.filename crashed on a binary token file)."""
-    try:
-        return path.read_text()
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"cannot read {path}: {e}") from None
-
-
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from ..cluster import kubeconfig as kc
     from ..cluster.incluster import pod_account
@@ -167,22 +158,22 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
         raise InputError("cannot write a kubeconfig:\n" + "\n".join(f"  - {m}" for m in missing))
 
     assert server and namespace  # checked above: both are in `missing` otherwise
-    token = _read(token_file).strip()
-    ca_text = _read(ca_file)
-    if not token:
-        raise InputError(f"{token_file} is empty: no token to authenticate with")
+    token = read_token(token_file, "--token-file" if args.token_file else "the mounted token")
+    ca_text = read_input(ca_file)
     if "-----BEGIN CERTIFICATE-----" not in ca_text:
         raise InputError(f"{ca_file} holds no PEM certificate; point --ca-file at the cluster CA bundle")
 
     # abspath, not resolve(): the mounted token is a symlink through ..data that the kubelet swaps on
     # rotation; pinning the resolved target would freeze the first token.
     config = kc.from_token_file(server, os.path.abspath(ca_file), os.path.abspath(token_file), namespace)
-    path = Path(args.to).expanduser() if args.to else default_kubeconfig_path()
+    path = writable_file(Path(args.to).expanduser() if args.to else default_kubeconfig_path(), "--to")
     line = kc.export_line(os.path.abspath(path), args.shell)  # refuse an unexportable path before writing
     env_file = os.environ.get("GITHUB_ENV") or ""
     if args.shell == "github" and not env_file:
         raise InputError("--shell github: GITHUB_ENV is not set (not a GitHub Actions step); "
                          "use --shell sh and eval the printed line")
+    if args.shell == "github":
+        writable_file(Path(env_file), "GITHUB_ENV", must_exist=False)
     write_private(path, kc.to_yaml(config))
 
     who = identity(token)
@@ -243,6 +234,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise InputError(f"not minting: {what} would go nowhere. Pass --to FILE to write it (mode 0600), "
                          "--to - for stdout, or ask for it explicitly with -o raw or -o json")
     server = kc.check_server(args.server) if args.server else None
+    target = writable_file(Path(args.to).expanduser(), "--to") if args.to and args.to != "-" else None
 
     client = connect(args)
     sa, ns = project.service_account, project.namespace
@@ -269,13 +261,17 @@ def cmd_token(args: argparse.Namespace) -> int:
                               "expirationTimestamp": expires, "audiences": args.audience or None,
                               "token": token}, indent=2) + "\n"
     else:
-        content = token + "\n"
+        # No trailing newline in a file: some readers send it along as part of the header.
+        content = token if args.to and args.to != "-" else token + "\n"
 
     if args.to and args.to != "-":
-        write_private(Path(args.to).expanduser(), content)
+        write_private(target, content)
         where = f"wrote {args.output if args.output != 'text' else 'the token'} to {args.to} (mode 0600)"
         print(f"{where}: system:serviceaccount:{ns}:{sa}, expires {expires}", file=sys.stderr)
     else:
-        sys.stdout.write(content)
+        sys.stdout.flush()
+        out = redact.raw(sys.stdout)  # the user asked for the secret by name: not masked
+        out.write(content)
+        out.flush()
         print(f"minted a token for system:serviceaccount:{ns}:{sa}, expires {expires}", file=sys.stderr)
     return 0

@@ -17,7 +17,9 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from .transport import Transport, encode, from_api_client, query_string
 from ..errors import ApiError, InputError, NotFound, Unreachable, http_error
+from . import kubeconfig_check
 from .config import ClusterSource, in_cluster, resolve
+from .files import read_token
 from .incluster import sa_dir
 from ..model.kinds import Kind, kind_of
 
@@ -47,16 +49,23 @@ def api_client(source: ClusterSource, concurrency: int = DEFAULT_CONCURRENCY) ->
     from kubernetes.config.incluster_config import InClusterConfigLoader
 
     cfg = client.Configuration()
+    files = kubeconfig_check.paths(source.kubeconfig) if source.kind == "kubeconfig" else []
     try:
         if source.kind == "kubeconfig":
-            config.load_kube_config(config_file=source.kubeconfig, context=source.context,
+            kubeconfig_check.check_all(files, source.context)
+            config.load_kube_config(config_file=os.pathsep.join(map(str, files)), context=source.context,
                                     client_configuration=cfg, persist_config=False)
         else:
             account = source.account or sa_dir()
+            read_token(account / "token", "the pod's ServiceAccount token")
             InClusterConfigLoader(token_filename=str(account / "token"), cert_filename=str(account / "ca.crt"),
                                   environ=os.environ).load_and_set(cfg)
     except ConfigException as e:
         raise InputError(f"kubeconfig: {e}") from None
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as e:
+        # The official loader's own failures on a kubeconfig that passed our checks.
+        raise InputError(f"kubeconfig {os.pathsep.join(map(str, files)) or 'in-cluster'}: cannot load it "
+                         f"({type(e).__name__}: {e}); check it with `kubectl config view`") from None
     cfg.connection_pool_maxsize = max(concurrency, 4)
     return client.ApiClient(cfg)
 

@@ -14,6 +14,8 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from .. import __version__
+from ..errors import InputError
+from ..model import redact
 
 class Transport:
     def __init__(self, host: str, open_: Callable[..., Any], auth: Callable[[], dict], ca: bytes | None):
@@ -53,7 +55,16 @@ def from_api_client(api_client: Any) -> Transport:
     def auth() -> dict:
         # Per request, as the generated client does: this runs the kubeconfig's token refresh hook
         # (exec plugins, OIDC, in-cluster token rotation) when there is one.
-        return {a["key"]: a["value"] for a in configuration.auth_settings().values() if a.get("value")}
+        # Trimmed, as client-go trims token files: a trailing newline would make the header invalid.
+        headers = {a["key"]: str(a["value"]).strip() for a in configuration.auth_settings().values()
+                   if a.get("value")}
+        for value in headers.values():
+            redact.register(value)
+            redact.register(value.partition(" ")[2])
+            if any(c in value for c in "\r\n\0"):
+                raise InputError("the credential from the kubeconfig holds a line break or control "
+                                 "character; a token file holds the bare token only")
+        return headers
 
     ca = None
     if configuration.ssl_ca_cert:

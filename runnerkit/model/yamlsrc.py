@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from .limits import MAX_YAML_DEPTH
 
 Path = tuple  # ("projects", 2, "namespace")
 
@@ -42,6 +43,8 @@ def format_path(path: Path) -> str:
 def parse(text: str, filename: str) -> Located:
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise InputError(f"{filename}:1: nested too deeply to read; is it the right file?") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -53,6 +56,9 @@ def parse(text: str, filename: str) -> Located:
     seen: set[int] = set()
 
     def build(node: yaml.Node, path: Path) -> Any:
+        if len(path) > MAX_YAML_DEPTH:
+            raise InputError(f"{filename}:{node.start_mark.line + 1}: nested more than {MAX_YAML_DEPTH} "
+                             "levels deep; runnerkit files are a few levels deep, is it the right file?")
         # Composed aliases are the very same node object; refusing them stops alias bombs cold.
         if id(node) in seen:
             raise InputError(

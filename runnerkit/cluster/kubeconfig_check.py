@@ -1,0 +1,83 @@
+"""Check the kubeconfig files runnerkit is given before the official loader sees them.
+
+The kubernetes client's loader trusts its input: a file that is not YAML, a list, an alias bomb or a
+token file with a trailing newline ends in a traceback (the last one printing the token). Here each
+file is read bounded, parsed without aliases, shaped like a kubeconfig, and its token files are read
+as client-go reads them (trimmed); every token is registered with the redactor.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from ..model import redact
+from ..model.yamlsrc import parse
+from .files import read_input, read_token
+
+
+def paths(kubeconfig: str | None) -> list[Path]:
+    """The kubeconfig files kubectl would read: --kubeconfig, else every existing KUBECONFIG entry,
+    else ~/.kube/config (when it exists). A named file that is missing is an error naming it."""
+    if kubeconfig:
+        path = Path(kubeconfig).expanduser()
+        if not path.exists():
+            raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+        return [path]
+    env = os.environ.get("KUBECONFIG", "")
+    if env:
+        listed = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+        found = [p for p in listed if p.exists()]
+        if not found:
+            raise InputError(f"KUBECONFIG={env}: no such file; point KUBECONFIG at an existing kubeconfig "
+                             "or unset it")
+        return found
+    default = Path("~/.kube/config").expanduser()
+    return [default] if default.exists() else []
+
+
+def check(path: Path) -> dict:
+    """One kubeconfig file, parsed and shaped; its tokens registered as secrets."""
+    text = read_input(path)
+    if not text.strip():
+        raise InputError(f"kubeconfig {path}: the file is empty")
+    doc = parse(text, f"kubeconfig {path}").data
+    if not isinstance(doc, dict):
+        raise InputError(f"kubeconfig {path}: must be a mapping (apiVersion: v1, kind: Config, clusters, "
+                         f"users, contexts), not {type(doc).__name__}")
+    for key in ("clusters", "users", "contexts"):
+        entries = doc.get(key)
+        if entries is not None and (not isinstance(entries, list)
+                                    or not all(isinstance(e, dict) for e in entries)):
+            raise InputError(f"kubeconfig {path}: {key} must be a list of mappings with name: and "
+                             f"{key[:-1]}:")
+    for i, entry in enumerate(doc.get("users") or []):
+        user = entry.get("user")
+        if user is None:
+            continue
+        if not isinstance(user, dict):
+            raise InputError(f"kubeconfig {path}: users[{i}].user must be a mapping")
+        for secret in ("token", "password"):
+            if isinstance(user.get(secret), str):
+                redact.register(user[secret])
+    return doc
+
+
+def check_all(files: list[Path], context: str | None) -> None:
+    """Every file checked; the token file of the user the context picks read like client-go does."""
+    docs = [(path, check(path)) for path in files]
+    context = context or next((d["current-context"] for _, d in docs if d.get("current-context")), None)
+    user_name = next((c.get("context", {}).get("user") for _, d in docs for c in d.get("contexts") or []
+                      if c.get("name") == context and isinstance(c.get("context"), dict)), None)
+    for path, doc in docs:
+        for entry in doc.get("users") or []:
+            if entry.get("name") != user_name or not isinstance(entry.get("user"), dict):
+                continue
+            token_file = entry["user"].get("tokenFile")
+            if token_file is not None:
+                if not isinstance(token_file, str) or not token_file:
+                    raise InputError(f"kubeconfig {path}: user {user_name}: tokenFile must be a path")
+                read_token(path.parent / Path(token_file).expanduser(),
+                           f"kubeconfig {path}: user {user_name}: tokenFile")
+            return
