@@ -59,7 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="fail (exit 1, nothing changed) when the spec declares GitLab project isolation "
                         "and the cluster cannot enforce it (no ValidatingAdmissionPolicy: Kubernetes < 1.30)")
     p.add_argument("--concurrency", type=positive_int, metavar="N",
-                   help="writes in flight at once (default: 32)")
+                   help="writes in flight at once, 1-256 (default: 32)")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_apply)
@@ -92,9 +92,15 @@ def add_prune_options(p: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    """--concurrency: 1 to 256 (a huge number would fill a connection-pool queue, not go faster)."""
+    from ..model.limits import MAX_CONCURRENCY, MIN_CONCURRENCY
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not MIN_CONCURRENCY <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_CONCURRENCY} and {MAX_CONCURRENCY}")
     return value
 
 

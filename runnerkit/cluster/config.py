@@ -7,10 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from ..errors import InputError
 from .incluster import sa_dir
+from .kubeconfig_check import check
 
 HOME_KUBECONFIG = "~/.kube/config"
 
@@ -56,11 +55,6 @@ def kubeconfig_paths(flag: str | None) -> list[str]:
 
 
 def load_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
-    """(path, document) of each kubeconfig file, for kubectl's merge (diagnose/doctor_rules.py)."""
-    docs = []
-    for p in paths:
-        try:
-            docs.append((p, yaml.safe_load(Path(p).read_text()) or {}))
-        except (OSError, yaml.YAMLError) as e:
-            raise InputError(f"{p}: not a readable kubeconfig ({type(e).__name__}); fix or remove it") from None
-    return docs
+    """(path, document) of each kubeconfig file, for kubectl's merge (diagnose/doctor_rules.py); each
+    read bounded, without aliases, shaped like a kubeconfig, its tokens registered with the redactor."""
+    return [(p, check(Path(p))) for p in paths]

@@ -8,8 +8,6 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import yaml
-
 from . import doctor_tls
 from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, DoctorCheck, Target, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_results)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError, RunnerkitError
+from ..model.yamlsrc import check_tree
 from .template import CHART_NAMESPACE_EXPRESSION, Edit, Wanted, edit_template
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -21,7 +22,10 @@ def edit_values(text: str, wanted: Wanted, filename: str) -> tuple[str, Edit]:
     """Returns the new file text and the TOML edit (before/after of `runners.config`)."""
     try:
         root = yaml.compose(text, Loader=_Loader)
+        check_tree(root, filename)
         data = yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise InputError(f"{filename}: nested too deeply to read; is it the right file?") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise InputError(f"{filename}:{mark.line + 1 if mark else 1}: not valid YAML: "

@@ -88,3 +88,24 @@ def parse(text: str, filename: str) -> Located:
         return _constructor.construct_object(node)
 
     return Located(filename, build(root, ()), lines)
+
+
+def check_tree(root: yaml.Node | None, filename: str) -> None:
+    """Refuse aliases (an alias bomb expands exponentially) and absurd nesting in a composed YAML
+    tree that is read with another loader (Helm values); iterative, so depth cannot overflow."""
+    seen: set[int] = set()
+    stack = [(root, 0)] if root is not None else []
+    while stack:
+        node, depth = stack.pop()
+        line = node.start_mark.line + 1
+        if id(node) in seen:
+            raise InputError(f"{filename}:{line}: YAML anchors and aliases are not supported here; write "
+                             "the value out")
+        seen.add(id(node))
+        if depth > MAX_YAML_DEPTH:
+            raise InputError(f"{filename}:{line}: nested more than {MAX_YAML_DEPTH} levels deep; is it the "
+                             "right file?")
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, depth + 1) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, depth + 1) for n in node.value)
