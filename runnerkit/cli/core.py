@@ -91,6 +91,11 @@ def add_prune_options(p: argparse.ArgumentParser) -> None:
                    help="with --prune, also delete undeclared namespaces and everything in them")
 
 
+def check_prune_flags(args: argparse.Namespace) -> None:
+    if args.prune_namespaces and not args.prune:
+        raise InputError("--prune-namespaces does nothing without --prune; add --prune (nothing was changed)")
+
+
 def positive_int(text: str) -> int:
     """--concurrency: 1 to 256 (a huge number would fill a connection-pool queue, not go faster)."""
     from ..model.limits import MAX_CONCURRENCY, MIN_CONCURRENCY
@@ -148,6 +153,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from ..gitlab.isolation import require_isolation
 
+    check_prune_flags(args)
     spec = load_spec(args)
     objects = render(spec)
     gaps: list[str] = []
@@ -168,6 +174,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from ..cluster import apply
     from ..desired import render
 
+    check_prune_flags(args)
     spec = load_spec(args)
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
                               prune_namespaces=args.prune_namespaces)

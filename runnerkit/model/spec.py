@@ -63,6 +63,7 @@ class Project:
     grants: tuple[Grant, ...] = ()
     gitlab: GitlabProject = GitlabProject()
     github: GithubProject = GithubProject()
+    adopt_namespace: bool = False  # take over an existing namespace runnerkit did not create
 
 
 @dataclass(frozen=True)

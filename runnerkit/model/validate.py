@@ -9,7 +9,7 @@ import difflib
 import re
 from typing import Any
 
-from . import presets
+from . import kvalues, presets
 from ..errors import SpecError
 from .spec import (API_VERSION, KIND, GithubProject, GitlabProject, Grant, Project, Runner, Spec,
                    chart_fullname)
@@ -39,7 +39,9 @@ SHARED_KEYS = ("runner", "namespaceLabels", "namespaceAnnotations", "serviceAcco
                "automountServiceAccountToken", "imagePullSecrets", "resourceQuota", "limitRange",
                "access")
 DEFAULT_KEYS = ("namespace", "serviceAccount") + SHARED_KEYS
-PROJECT_KEYS = ("name", "namespace", "serviceAccount") + SHARED_KEYS + ("gitlab", "github")
+PROJECT_KEYS = ("name", "namespace", "serviceAccount") + SHARED_KEYS + ("gitlab", "github",
+                                                                        "allowDefaultNamespace",
+                                                                        "adoptNamespace")
 GRANT_KEYS = ("preset", "rules", "clusterRole", "name", "namespaces", "clusterWide",
               "allowWildcards", "allowClusterAdmin")
 RULE_KEYS = ("apiGroups", "resources", "resourceNames", "verbs")
@@ -140,7 +142,8 @@ class _Validator:
         meta = self.mapping(doc.get("metadata"), ("metadata",), ("name",))
         name = self.name(meta.get("name"), ("metadata", "name"), "spec") or "invalid"
         runners = self.runners(doc.get("runners"))
-        defaults = self.mapping(doc.get("defaults") or {}, ("defaults",), DEFAULT_KEYS)
+        defaults = self.mapping({} if doc.get("defaults") is None else doc["defaults"], ("defaults",),
+                                DEFAULT_KEYS)
         projects = [self.project(p, ("projects", i), defaults, runners)
                     for i, p in enumerate(self.sequence(doc.get("projects"), ("projects",)))]
         if not projects and "projects" not in doc:
@@ -201,6 +204,11 @@ class _Validator:
         sa_value, sa_path = pick("serviceAccount", DEFAULT_SERVICE_ACCOUNT)
         namespace = self.name(_expand(ns_value, name), ns_path, "namespace")
         sa = self.name(_expand(sa_value, name), sa_path, "serviceAccount")
+        allow_default = (self.boolean(raw["allowDefaultNamespace"], path + ("allowDefaultNamespace",))
+                         if "allowDefaultNamespace" in raw else False)
+        adopt = self.boolean(raw["adoptNamespace"], path + ("adoptNamespace",)) if "adoptNamespace" in raw else False
+        if namespace and (problem := kvalues.reserved_namespace(namespace, allow_default)):
+            self.fail(ns_path, problem)
 
         runner_name, runner_path = pick("runner")
         runner = runners.get(runner_name) if isinstance(runner_name, str) else None
@@ -217,31 +225,39 @@ class _Validator:
         pull = [self.name(s, pull_path + (i,), "secret")
                 for i, s in enumerate(self.sequence(pull_value, pull_path))]
         quota, quota_path = pick("resourceQuota")
-        if quota is not None:
-            self.mapping(quota, quota_path, ("hard", "scopes", "scopeSelector"))
+        if quota is not None and self.mapping(quota, quota_path, ("hard", "scopes", "scopeSelector")):
+            for where, problem in kvalues.resource_quota(quota):
+                self.fail(quota_path + where, problem)
         limits, limits_path = pick("limitRange")
-        if limits is not None:
-            self.mapping(limits, limits_path, ("limits",))
+        if limits is not None and self.mapping(limits, limits_path, ("limits",)):
+            for where, problem in kvalues.limit_range(limits):
+                self.fail(limits_path + where, problem)
 
         access, access_path = pick("access")
         indexed = [(i, grant) for i, item in enumerate(self.sequence(access, access_path))
-                   if (grant := self.grant(item, access_path + (i,), name, namespace))]
+                   if (grant := self.grant(item, access_path + (i,), name, namespace, allow_default))]
         self.unique_grant_names(indexed, access_path)
         grants = [grant for _, grant in indexed]
 
+        annotations = {key: merged(key, True) for key in ("namespaceAnnotations", "serviceAccountAnnotations")}
+        for key, values in annotations.items():
+            if (problem := kvalues.annotations_size(values)) is not None:
+                self.fail(path + (key,) if key in raw else ("defaults", key), problem)
         return Project(
             name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]  # None only after self.fail(): load() raises
             namespace_labels=merged("namespaceLabels"),
-            namespace_annotations=merged("namespaceAnnotations", True),
-            service_account_annotations=merged("serviceAccountAnnotations", True),
+            namespace_annotations=annotations["namespaceAnnotations"],
+            service_account_annotations=annotations["serviceAccountAnnotations"],
             automount_token=automount if isinstance(automount, bool) else None,
             image_pull_secrets=tuple(s for s in pull if s),
             resource_quota=quota, limit_range=limits, grants=tuple(grants),
             gitlab=self.gitlab(raw.get("gitlab"), path + ("gitlab",)),
             github=self.github(raw.get("github"), path + ("github",)),
+            adopt_namespace=adopt,
         )
 
-    def grant(self, value: Any, path: tuple, project: str, namespace: str | None) -> Grant | None:
+    def grant(self, value: Any, path: tuple, project: str, namespace: str | None,
+              allow_default: bool = False) -> Grant | None:
         g = self.mapping(value, path, GRANT_KEYS)
         if not g:
             return None
@@ -256,6 +272,9 @@ class _Validator:
                        if "allowClusterAdmin" in g else False)
         targets = [self.name(n, path + ("namespaces", i), "namespace")
                    for i, n in enumerate(self.sequence(g.get("namespaces"), path + ("namespaces",)))]
+        for i, target in enumerate(targets):
+            if target and (problem := kvalues.reserved_namespace(target, allow_default)):
+                self.fail(path + ("namespaces", i), problem)
         if cluster_wide and targets:
             self.fail(path + ("namespaces",), "cannot be combined with clusterWide: true; "
                                               "a cluster-wide grant already covers every namespace")
@@ -314,14 +333,15 @@ class _Validator:
                 hint = difflib.get_close_matches(verb, KNOWN_VERBS, n=1)
                 self.fail(path + ("verbs",), f"{verb!r} is not a Kubernetes verb"
                           + (f"; did you mean {hint[0]!r}?" if hint else ""))
-        scoped = sorted(set(out.get("resources", [])) & CLUSTER_SCOPED_RESOURCES)
+        scoped = sorted(r for r in out.get("resources", []) if r.partition("/")[0] in CLUSTER_SCOPED_RESOURCES)
         if scoped and not cluster_wide:
             self.fail(path + ("resources",), f"names cluster-scoped {', '.join(scoped)}, which a Role in "
                       "a namespace cannot grant; drop them, or add clusterWide: true to the grant if you "
                       "really mean cluster-wide access")
         if not allow_wildcards:
             for key in ("apiGroups", "resources", "verbs"):
-                if "*" in out.get(key, []):
+                # `*/exec` or `pods/*` grant as much as `*` over their part
+                if any("*" in item for item in out.get(key, [])):
                     self.fail(path + (key,), "contains the wildcard '*', which also grants anything "
                               "added later; list what you need, or add allowWildcards: true to the grant")
         return out
@@ -339,9 +359,14 @@ class _Validator:
         for key, items in (("groups", groups), ("tags", tags)):
             if any(not isinstance(x, str) or not x for x in items):
                 self.fail(path + (key,), "must be a list of non-empty strings")
+        for i, group in enumerate(groups):
+            if isinstance(group, str) and group and (problem := kvalues.gitlab_path(group)):
+                self.fail(path + ("groups", i), problem)
         project = g.get("project")
-        if project is not None and not isinstance(project, (str, int)):
+        if project is not None and not isinstance(project, (str, int)) or isinstance(project, bool):
             self.fail(path + ("project",), "must be a GitLab project id or path (group/name)")
+        elif isinstance(project, str) and not project.isdigit() and (problem := kvalues.gitlab_path(project)):
+            self.fail(path + ("project",), problem)
         return GitlabProject(None if project is None else str(project), tuple(ids),
                              tuple(map(str, groups)), tuple(map(str, tags)))
 
@@ -350,8 +375,8 @@ class _Validator:
             return GithubProject()
         g = self.mapping(value, path, GITHUB_KEYS)
         repo = g.get("repository")
-        if repo is not None and (not isinstance(repo, str) or repo.count("/") != 1):
-            self.fail(path + ("repository",), f"must be OWNER/REPO, not {repo!r}")
+        if repo is not None and (problem := kvalues.github_repository(repo)):
+            self.fail(path + ("repository",), problem)
         env = g.get("environment")
         if env is not None:
             self.string(env, path + ("environment",))
