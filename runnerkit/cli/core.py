@@ -58,8 +58,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--require-isolation", action="store_true",
                    help="fail (exit 1, nothing changed) when the spec declares GitLab project isolation "
                         "and the cluster cannot enforce it (no ValidatingAdmissionPolicy: Kubernetes < 1.30)")
+    p.add_argument("--force", action="store_true",
+                   help="with --prune-namespaces: delete namespaces even when they hold objects runnerkit "
+                        "does not manage (they are deleted with them)")
     p.add_argument("--concurrency", type=positive_int, metavar="N",
-                   help="writes in flight at once, 1-256 (default: 32)")
+                   help="writes in flight at once (default: 32), 1 to 256")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_apply)
@@ -77,7 +80,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                                         "Namespaces are kept unless --delete-namespaces.")
     add_spec_argument(p)
     p.add_argument("--delete-namespaces", action="store_true",
-                   help="also delete the namespaces, and everything in them")
+                   help="also delete the namespaces runnerkit created (never one it did not), and "
+                        "everything in them; refused when they hold objects runnerkit does not manage")
+    p.add_argument("--force", action="store_true",
+                   help="with --delete-namespaces: delete them even when they hold others' objects")
     p.add_argument("--dry-run", action="store_true", help="server-side dry run")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
@@ -92,8 +98,11 @@ def add_prune_options(p: argparse.ArgumentParser) -> None:
 
 
 def check_prune_flags(args: argparse.Namespace) -> None:
+    """Flags that would silently do nothing are refused: the user meant something else."""
     if args.prune_namespaces and not args.prune:
         raise InputError("--prune-namespaces does nothing without --prune; add --prune (nothing was changed)")
+    if getattr(args, "force", False) and not args.prune_namespaces:
+        raise InputError("--force only matters with --prune --prune-namespaces; drop it (nothing was changed)")
 
 
 def positive_int(text: str) -> int:
@@ -162,8 +171,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         gap = require_isolation(objects, unserved, args.require_isolation)
         gaps.extend([gap] if gap else [])
 
+    adopt = frozenset(p.namespace for p in spec.projects if p.adopt_namespace)
     result = apply.apply(connect(args, args.concurrency), objects, spec.name, dry_run=args.dry_run,
-                         prune=args.prune, prune_namespaces=args.prune_namespaces, check=check)
+                         prune=args.prune, prune_namespaces=args.prune_namespaces, check=check,
+                         adopt=adopt, force=args.force)
     report(result, args.output)
     for gap in gaps:
         warn(gap)
@@ -177,7 +188,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     check_prune_flags(args)
     spec = load_spec(args)
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
-                              prune_namespaces=args.prune_namespaces)
+                              prune_namespaces=args.prune_namespaces,
+                              adopt=frozenset(p.namespace for p in spec.projects if p.adopt_namespace))
     sys.stdout.write(text)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -187,8 +199,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from ..cluster import apply
 
+    if args.force and not args.delete_namespaces:
+        raise InputError("--force only matters with --delete-namespaces; drop it (nothing was changed)")
     spec = load_spec(args)
-    result = apply.delete(connect(args), spec.name, dry_run=args.dry_run, namespaces=args.delete_namespaces)
+    result = apply.delete(connect(args), spec.name, dry_run=args.dry_run, namespaces=args.delete_namespaces,
+                          force=args.force)
     report(result, args.output)
     return 0
 

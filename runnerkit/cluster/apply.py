@@ -12,8 +12,10 @@ import yaml
 from ..errors import ApiError, InputError, NotFound
 from ..model.kinds import KINDS, Kind, kind_of
 from .protocol import Client
-from ..model.plan import CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, Change, key, missing_namespaces, plan
+from ..model.plan import (CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, USE, Change, key, missing_namespaces,
+                          plan)
 from ..model.objects import MANAGED_BY, SPEC_LABEL
+from .namespace_guard import refuse_foreign
 
 GUARDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # written before grants
 
@@ -91,7 +93,8 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
 
 def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
           prune: bool = False, prune_namespaces: bool = False,
-          check: Callable[[set[str]], None] | None = None) -> ApplyResult:
+          check: Callable[[set[str]], None] | None = None, adopt: frozenset[str] = frozenset(),
+          force: bool = False) -> ApplyResult:
     """`check(unserved_kinds)` runs after the list calls and before any write; it may raise."""
     start = len(client.requests)
     live, unserved = read_live(client, desired, all_kinds=prune, spec_name=spec_name)
@@ -108,15 +111,39 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
         raise InputError("; ".join(f"namespace {ns!r} does not exist (needed by {name})" for ns, name in missing)
                          + ": create it first (kubectl create namespace NAME) or declare it as a "
                          "project's namespace; nothing was changed")
-    changes = plan(desired, live, spec_name, prune=prune, prune_namespaces=prune_namespaces)
+    changes = plan(desired, live, spec_name, prune=prune, prune_namespaces=prune_namespaces, adopt=adopt)
+    if not force:
+        refuse_foreign(client, _deleted_namespaces(changes), spec_name, "--prune-namespaces")
     responses = send(client, changes, dry_run)
     if dry_run and any(c.obj["metadata"].get("namespace") in _new_namespaces(changes) for c in changes):
         notes.append("objects in namespaces this run would create were not validated by the server "
                      "(a dry run creates no namespace)")
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data")
+    notes += adoption_notes(changes)
     return ApplyResult(changes, dry_run, len(client.requests) - start,
                   0 if dry_run else sum(c.writes for c in changes), notes, responses)
+
+
+def adoption_notes(changes: list[Change]) -> list[str]:
+    notes = []
+    for c in changes:
+        if c.obj["kind"] != "Namespace" or c.live is None:
+            continue
+        name = c.obj["metadata"]["name"]
+        labels = c.live["metadata"].get("labels") or {}
+        if c.action == USE:
+            notes.append(f"namespace {name} exists and was not created by runnerkit: used as it is (its "
+                         "labels and annotations are left alone, and runnerkit never deletes it); add "
+                         "adoptNamespace: true to the project to take it over")
+        elif c.action == CONFIGURE and labels.get(MANAGED_BY) != "runnerkit":
+            notes.append(f"adopting namespace {name} (adoptNamespace: true): runnerkit labels it as its "
+                         "own, and delete --delete-namespaces / apply --prune-namespaces may delete it")
+    return notes
+
+
+def _deleted_namespaces(changes: list[Change]) -> list[str]:
+    return [c.obj["metadata"]["name"] for c in changes if c.action == PRUNE and c.obj["kind"] == "Namespace"]
 
 
 def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, dict]:
@@ -155,9 +182,10 @@ def _new_namespaces(changes: list[Change]) -> set[str]:
 
 
 def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = False,
-         prune_namespaces: bool = False) -> tuple[str, ApplyResult]:
+         prune_namespaces: bool = False, adopt: frozenset[str] = frozenset()) -> tuple[str, ApplyResult]:
     """Unified diff of live objects against what a server-side dry-run apply returns."""
-    result = apply(client, desired, spec_name, dry_run=True, prune=prune, prune_namespaces=prune_namespaces)
+    result = apply(client, desired, spec_name, dry_run=True, prune=prune, prune_namespaces=prune_namespaces,
+                   adopt=adopt, force=True)
     changed = [c for c in result.changes if c.action in (CREATE, CONFIGURE, PRUNE)]
 
     def one(c: Change) -> str:
@@ -170,10 +198,13 @@ def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = F
     return "".join(one(c) for c in changed), result
 
 
-def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False) -> ApplyResult:
+def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False,
+           force: bool = False) -> ApplyResult:
     start = len(client.requests)
     live, _ = read_live(client, [], all_kinds=True, spec_name=spec_name)
     changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
+    if not force:
+        refuse_foreign(client, _deleted_namespaces(changes), spec_name, "--delete-namespaces")
     send(client, changes, dry_run)
     notes = []
     if any(c.action == KEEP for c in changes):

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from .kinds import kind_of, sort_key
-from .objects import SPEC_LABEL
+from .objects import MANAGED_BY, SPEC_LABEL
 
 FINGERPRINT = "runnerkit.io/applied"
 CREATE, CONFIGURE, UNCHANGED, PRUNE, KEEP = "created", "configured", "unchanged", "pruned", "kept"
+USE = "used"  # an existing namespace runnerkit did not create: used as is, never labelled or deleted
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,10 @@ def is_subset(want: object, have: object) -> bool:
 
 
 def plan(desired: list[dict], live: list[dict], spec_name: str, *, prune: bool = False,
-         prune_namespaces: bool = False) -> list[Change]:
-    """`live` holds what the list calls returned: this spec's objects plus every namespace."""
+         prune_namespaces: bool = False, adopt: frozenset[str] = frozenset()) -> list[Change]:
+    """`live` holds what the list calls returned: this spec's objects plus every namespace.
+    `adopt`: existing namespaces the spec may take over (adoptNamespace: true); any other existing
+    namespace without runnerkit's label is used as it is."""
     live_by_key = {key(o): o for o in live}
     changes: list[Change] = []
     wanted = set()
@@ -69,12 +72,16 @@ def plan(desired: list[dict], live: list[dict], spec_name: str, *, prune: bool =
         k = key(obj)
         wanted.add(k)
         current = live_by_key.get(k)
-        owner = ((current or {}).get("metadata", {}).get("labels") or {}).get(SPEC_LABEL)
+        live_labels = (current or {}).get("metadata", {}).get("labels") or {}
+        owner = live_labels.get(SPEC_LABEL) if live_labels.get(MANAGED_BY) == "runnerkit" else None
         if current is not None and owner and owner != spec_name:
             raise InputError(f"{Change(CREATE, obj).display} is managed by runnerkit spec {owner!r}, "
                              f"not {spec_name!r}; rename the project or remove it from one spec")
         stamped = with_fingerprint(obj)
-        if current is None:
+        if (current is not None and obj["kind"] == "Namespace" and not owner
+                and obj["metadata"]["name"] not in adopt):
+            changes.append(Change(USE, stamped, current))
+        elif current is None:
             changes.append(Change(CREATE, stamped))
         elif is_subset(stamped, current):
             changes.append(Change(UNCHANGED, stamped, current))
@@ -83,7 +90,7 @@ def plan(desired: list[dict], live: list[dict], spec_name: str, *, prune: bool =
     if prune:
         for obj in sorted(live, key=sort_key, reverse=True):
             labels = obj["metadata"].get("labels") or {}
-            if key(obj) in wanted or labels.get(SPEC_LABEL) != spec_name:
+            if key(obj) in wanted or labels.get(SPEC_LABEL) != spec_name or labels.get(MANAGED_BY) != "runnerkit":
                 continue
             action = PRUNE if obj["kind"] != "Namespace" or prune_namespaces else KEEP
             changes.append(Change(action, obj, obj))

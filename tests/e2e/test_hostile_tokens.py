@@ -12,8 +12,6 @@ import pytest
 
 from conftest import admin_cluster, kubeconfig_doc, one_project_spec, run_cli
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def minted(kube, kubeconfig, provision, unique, tmp_path):

@@ -8,7 +8,7 @@ from runnerkit.errors import InputError
 from runnerkit.model.plan import (CONFIGURE, CREATE, KEEP, PRUNE, UNCHANGED, is_subset, missing_namespaces,
                             plan, with_fingerprint)
 
-LABELS = {"runnerkit.io/spec": "s"}
+LABELS = {"app.kubernetes.io/managed-by": "runnerkit", "runnerkit.io/spec": "s"}
 
 
 def obj(kind, name, ns=None, **extra):
@@ -49,7 +49,7 @@ def test_a_field_we_stopped_setting_is_a_change():
 def test_prune_keeps_namespaces_unless_asked_and_only_touches_this_spec():
     ns_old, role_old = obj("Namespace", "old"), obj("Role", "r", "old")
     foreign = obj("Role", "f", "x")
-    foreign["metadata"]["labels"] = {"runnerkit.io/spec": "other"}
+    foreign["metadata"]["labels"] = {**LABELS, "runnerkit.io/spec": "other"}
     live = [live_copy(ns_old), live_copy(role_old), live_copy(foreign)]
     assert actions(plan([], live, "s")) == []
     assert actions(plan([], live, "s", prune=True)) == [(PRUNE, "Role", "r"), (KEEP, "Namespace", "old")]
