@@ -45,6 +45,12 @@ def connect(args: argparse.Namespace, concurrency: int | None = None) -> Client:
     return kube_connect(args.kubeconfig, args.context, concurrency or DEFAULT_CONCURRENCY)
 
 
+def add_insecure_http(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--insecure-http", action="store_true",
+                   help="allow a plain http:// API URL on a non-loopback host (the token crosses the "
+                        "network in clear text)")
+
+
 def example_text() -> str:
     return resources.files("runnerkit").joinpath("examples/runnerkit.yaml").read_text(encoding="utf-8")
 

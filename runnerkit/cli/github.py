@@ -8,10 +8,12 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..model import redact
 if TYPE_CHECKING:
     from ..model.spec import Project
 
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
+from .common import (add_insecure_http, add_kube_options, add_output, add_spec_argument, connect, load_spec,
+                     print_json, prose, warn)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -85,6 +87,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="REST API root; GitHub Enterprise Server: https://HOST/api/v3 "
                         "(default: $GITHUB_API_URL or https://api.github.com)")
     p.add_argument("--dry-run", action="store_true", help="only read: report what would be created or updated")
+    add_insecure_http(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_push_variables)
 
@@ -153,11 +156,12 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
     for assignment in args.set:
         name, value = gh.parse_assignment(assignment)
         variables[name] = value
-    token = os.environ.get("GITHUB_TOKEN")
+    token = (os.environ.get("GITHUB_TOKEN") or "").strip()
+    redact.register(token)
     if not token:
         raise InputError("GITHUB_TOKEN is not set: export a token with write access to the repository's "
                          "Actions variables (it is never printed)")
-    changes = gh.push_variables(gh.GithubApi(token, args.api_url), repository, variables, environment,
+    changes = gh.push_variables(gh.GithubApi(token, args.api_url, args.insecure_http), repository, variables, environment,
                                 args.dry_run)
     where = f"{repository}" + (f" environment {environment}" if environment else "")
     if args.output == "json":

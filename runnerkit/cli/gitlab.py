@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from ..gitlab.template import Wanted
     from ..model.spec import Runner
 
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
+from .common import (add_insecure_http, add_kube_options, add_output, add_spec_argument, connect, load_spec,
+                     print_json, prose, warn)
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -91,6 +92,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     v.add_argument("--environment-scope", default="*", metavar="SCOPE",
                    help="environment scope of the variables (default: *)")
     v.add_argument("--dry-run", action="store_true", help="read the current variables, write nothing")
+    add_insecure_http(v)
     add_output(v, ("text", "json"), "text")
     v.set_defaults(func=cmd_push_variables)
 
@@ -235,7 +237,7 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
                          "or path); add it to the spec or pass --project ID_OR_PATH")
     if not args.gitlab_url:
         raise InputError("no GitLab address: pass --gitlab-url https://gitlab.example.com (or set GITLAB_URL)")
-    client = GitlabClient(args.gitlab_url, token_from_env())
+    client = GitlabClient(args.gitlab_url, token_from_env(), insecure_http=args.insecure_http)
     changes = push_variables(client, target, ci_variables(project), args.environment_scope, args.dry_run)
     if args.output == "json":
         print_json({"project": target, "dryRun": args.dry_run,

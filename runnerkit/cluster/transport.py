@@ -29,13 +29,24 @@ class Transport:
         self.ca = ca
 
     def send(self, method: str, target: str, payload: bytes | None, content_type: str,
-             extra: dict[str, str] | None = None) -> tuple[int, bytes]:
+             extra: dict[str, str] | None = None, seconds: float | None = None) -> tuple[int, bytes]:
+        return self.exchange(method, target, payload, content_type, extra, seconds)[:2]
+
+    def exchange(self, method: str, target: str, payload: bytes | None, content_type: str,
+                 extra: dict[str, str] | None = None,
+                 seconds: float | None = None) -> tuple[int, bytes, str | None]:
+        """(status, body, Retry-After); `seconds` bounds this attempt (what is left of the deadline)."""
+        import urllib3
+
         headers = {**self._headers, **(extra or {}), **self._auth()}
         if payload is not None:
             headers["Content-Type"] = content_type
-        response = self._open(method, target, body=payload, headers=headers, timeout=self._timeout,
-                              preload_content=True)
-        return response.status, response.data
+        timeout = self._timeout if seconds is None else urllib3.Timeout(
+            connect=max(0.1, min(10, seconds)), read=max(0.1, min(60, seconds)))
+        # retries=False: the one retry policy lives in the caller (runnerkit.retry), not in urllib3
+        response = self._open(method, target, body=payload, headers=headers, timeout=timeout,
+                              preload_content=True, retries=False)
+        return response.status, response.data, response.headers.get("Retry-After")
 
 
 def from_api_client(api_client: Any) -> Transport:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import ApiError, InputError, Unreachable, http_error
+from ..cluster.saas_http import check_url, send, session
+from ..errors import ApiError, InputError, http_error
+from ..model.kvalues import github_repository
 from ..model.spec import Project
 
 API_URL = "https://api.github.com"
@@ -37,6 +39,8 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 def variables_path(repository: str, environment: str | None = None) -> str:
+    if (problem := github_repository(repository)) is not None:
+        raise InputError(f"repository {problem}")
     owner, _, repo = repository.partition("/")
     base = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}"
     if environment:
@@ -55,29 +59,19 @@ class VariableChange:
 class GithubApi:
     """A `requests` session with GitHub's headers. The token lives only in the session headers."""
 
-    def __init__(self, token: str, api_url: str = API_URL):
-        import requests
-
-        if not api_url.startswith(("https://", "http://")):
-            raise InputError(f"--api-url {api_url!r}: must be a URL, e.g. https://github.example.com/api/v3")
-        self.api_url = api_url.rstrip("/")
-        self.session = requests.Session()
-        self.session.headers.update({"Accept": "application/vnd.github+json",
-                                     "X-GitHub-Api-Version": API_VERSION,
-                                     "Authorization": f"Bearer {token}",
-                                     "User-Agent": "runnerkit"})
+    def __init__(self, token: str, api_url: str = API_URL, insecure_http: bool = False):
+        self.api_url = check_url(api_url, "--api-url", insecure_http, "a URL, e.g. https://github.example.com/api/v3").rstrip("/")
+        self.session = session({"Accept": "application/vnd.github+json",
+                                "X-GitHub-Api-Version": API_VERSION,
+                                "Authorization": f"Bearer {token}",
+                                "User-Agent": "runnerkit"})
 
     def __repr__(self) -> str:
         return f"GithubApi({self.api_url!r})"
 
     def call(self, method: str, path: str, body: dict | None = None, ok_missing: bool = False) -> Any:
-        import requests
-
-        try:
-            response = self.session.request(method, self.api_url + path, json=body, timeout=TIMEOUT)
-        except requests.RequestException as e:
-            raise Unreachable(f"cannot reach the GitHub API at {self.api_url}: {type(e).__name__}; "
-                              "check --api-url and the network") from None
+        response = send(self.session, method, self.api_url + path, f"the GitHub API at {self.api_url}",
+                        json=body, timeout=TIMEOUT)
         if ok_missing and response.status_code == 404:
             return None
         if response.status_code >= 400:

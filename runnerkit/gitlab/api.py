@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import ApiError, InputError, NotFound, Unreachable, http_error
+from ..cluster.saas_http import check_url, send, session as safe_session
+from ..errors import ApiError, InputError, NotFound, http_error
+from ..model import redact
 
 TOKEN_ENV = "GITLAB_TOKEN"
 CREATE, UPDATE, UNCHANGED = "created", "updated", "unchanged"
@@ -23,6 +25,7 @@ CREATE, UPDATE, UNCHANGED = "created", "updated", "unchanged"
 
 def token_from_env() -> str:
     token = os.environ.get(TOKEN_ENV, "").strip()
+    redact.register(token)
     if not token:
         raise InputError(f"set {TOKEN_ENV} to a GitLab access token with the api scope and at least the "
                          "Maintainer role on the project (read from the environment only, so it stays "
@@ -30,7 +33,8 @@ def token_from_env() -> str:
     return token
 
 
-def api_base(url: str) -> str:
+def api_base(url: str, insecure_http: bool = False) -> str:
+    check_url(url, "--gitlab-url", insecure_http, "the GitLab address, e.g. https://gitlab.example.com")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise InputError(f"--gitlab-url {url!r}: must be the GitLab address, e.g. https://gitlab.example.com")
@@ -48,28 +52,18 @@ class VariableChange:
 
 
 class GitlabClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 30, session: Any = None):
-        import requests
-
-        self.base = api_base(base_url)
-        self._token = token
+    def __init__(self, base_url: str, token: str, timeout: float = 30, session: Any = None,
+                 insecure_http: bool = False):
+        self.base = api_base(base_url, insecure_http)
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or safe_session({"PRIVATE-TOKEN": token, "Accept": "application/json"})
 
     def __repr__(self) -> str:  # never the token
         return f"GitlabClient({self.base!r})"
 
     def request(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None) -> Any:
-        import requests
-
-        url = self.base + path
-        try:
-            response = self.session.request(method, url, params=params, json=body, timeout=self.timeout,
-                                             headers={"PRIVATE-TOKEN": self._token,
-                                                      "Accept": "application/json"})
-        except requests.RequestException as e:
-            raise Unreachable(f"cannot reach GitLab at {self.base}: {type(e).__name__}; check "
-                              "--gitlab-url and the network") from None
+        response = send(self.session, method, self.base + path, f"GitLab at {self.base}", params=params,
+                        json=body, timeout=self.timeout)
         if response.status_code >= 400:
             raise gitlab_error(response.status_code, _message(response), method, path)
         return response.json() if response.content else None
