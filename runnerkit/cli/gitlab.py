@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import InputError, RunnerkitError
 if TYPE_CHECKING:
     from ..gitlab.template import Wanted
     from ..model.spec import Runner
@@ -68,6 +68,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_runner_options(r)
     r.add_argument("--dry-run", action="store_true", help="print the diff; change nothing")
     r.add_argument("--no-restart", action="store_true", help="do not restart the runner Deployment")
+    r.add_argument("--force", action="store_true",
+                   help="roll back even though the template was edited by hand since configure-runner "
+                        "wrote it (the edit is lost)")
     add_kube_options(r)
     add_output(r, ("text", "json"), "text")
     r.set_defaults(func=cmd_rollback)
@@ -207,7 +210,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     runner = spec.runner(args.runner, "gitlab")
     out = configmap.rollback(connect(args), runner, configmap=args.configmap, dry_run=args.dry_run,
-                             restart=not args.no_restart)
+                             restart=not args.no_restart, force=args.force)
+    if out.hand_edited and not args.force and not args.dry_run:
+        if args.output != "json":
+            sys.stdout.write(out.diff())
+        raise RunnerkitError(f"{out.configmap}: config.template.toml was edited since configure-runner "
+                             "wrote it; rolling back would discard that edit (the diff above); nothing was "
+                             "changed: pass --force to roll back anyway")
+    if out.hand_edited and args.dry_run:
+        warn(f"{out.configmap}: config.template.toml was edited since configure-runner wrote it: rollback "
+             "would discard that edit, and needs --force")
     if args.output == "json":
         print_json(out.to_dict())
         return 0

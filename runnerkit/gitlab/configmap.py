@@ -8,6 +8,7 @@ annotation of the same write, so `rollback` can restore it byte for byte.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ class ConfigMapEdit:
     written: bool = False
     restarted: str | None = None  # "deployment/NAME -n NS" when restarted
     dry_run: bool = False
+    hand_edited: bool = False  # rollback: the live template is not what configure-runner wrote
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -59,7 +61,7 @@ def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str 
     out.warnings += runner_warnings(cm, deployment, runner, ns)
     if not edit.changed or dry_run:
         return out
-    write(client, cm, edit.after, backup_of(before))
+    write(client, cm, edit.after, backup_of(before, edit.after))
     out.written = True
     out.notes.append(f"previous template kept in annotation {BACKUP_ANNOTATION} of {label}; "
                      "undo with `runnerkit gitlab rollback`")
@@ -69,7 +71,9 @@ def configure(client: Client, runner: Runner, wanted: Wanted, *, configmap: str 
 
 
 def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dry_run: bool = False,
-             restart: bool = True) -> ConfigMapEdit:
+             restart: bool = True, force: bool = False) -> ConfigMapEdit:
+    """Restore the backup. When the template was edited since configure-runner wrote it, the
+    edit would be lost: nothing is written (out.hand_edited) unless `force`."""
     cm = read_configmap(client, runner, configmap)
     name, ns = cm["metadata"]["name"], cm["metadata"]["namespace"]
     label = CONFIG_MAP.display(name, ns)
@@ -85,7 +89,9 @@ def rollback(client: Client, runner: Runner, *, configmap: str | None = None, dr
                          "(JSON with present and content); restore the template by hand") from None
     current = (cm.get("data") or {}).get(TEMPLATE_KEY)
     out = ConfigMapEdit(label, current, previous, dry_run=dry_run)
-    if dry_run:
+    wrote = backup.get("wrote") if isinstance(backup, dict) else None
+    out.hand_edited = wrote is not None and wrote != digest(current)
+    if dry_run or (out.hand_edited and not force):
         return out
     write(client, cm, previous, None)
     out.written = True
@@ -130,8 +136,13 @@ def write(client: Client, cm: dict, template: str | None, backup: str | None) ->
                        "current content", 409) from None
 
 
-def backup_of(template: str | None) -> str:
-    return json.dumps({"present": template is not None, "content": template or ""})
+def backup_of(template: str | None, written: str | None = None) -> str:
+    """The previous template, and a digest of what replaced it (to tell a later hand edit)."""
+    return json.dumps({"present": template is not None, "content": template or "", "wrote": digest(written)})
+
+
+def digest(template: str | None) -> str:
+    return hashlib.sha256((template if template is not None else "\0absent").encode()).hexdigest()[:32]
 
 
 def restart_runner(client: Client, deployment: dict | None, runner: Runner, ns: str, out: ConfigMapEdit) -> str | None:

@@ -101,7 +101,8 @@ def test_configure_restart_idempotence_and_rollback(kube, kubeconfig, make_names
     assert kube_table[NAMESPACE_KEY] == f"^(?:cicd-{unique}|web-app-{unique})$"
     assert kube_table[SERVICE_ACCOUNT_KEY] == "^(?:cicd-ci|web-app-ci)$"
     backup = json.loads(cm["metadata"]["annotations"][configmap.BACKUP_ANNOTATION])
-    assert backup == {"present": original is not None, "content": original or ""}
+    assert backup == {"present": original is not None, "content": original or "",
+                      "wrote": configmap.digest(cm["data"][TEMPLATE_KEY])}
     assert restarted_at(deploy)  # like `kubectl rollout restart`
     assert deploy["metadata"]["generation"] == original_deploy["metadata"]["generation"] + 1
     assert {k: v for k, v in cm["data"].items() if k != TEMPLATE_KEY} == \
