@@ -1,7 +1,7 @@
 """Command line: parse arguments, call one core/edge function, print, map errors to exit codes.
 
 Exit codes: 0 ok, 1 drift / failed check / findings, 2 bad input or usage, 3 cluster or API error,
-4 internal error (a bug in runnerkit). Everything printed passes through runnerkit.redact.
+4 internal error (a bug in runnerkit). Everything printed passes through runnerkit.model.redact.
 """
 
 from __future__ import annotations

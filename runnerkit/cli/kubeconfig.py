@@ -264,7 +264,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         # No trailing newline in a file: some readers send it along as part of the header.
         content = token if args.to and args.to != "-" else token + "\n"
 
-    if args.to and args.to != "-":
+    if target is not None:
         write_private(target, content)
         where = f"wrote {args.output if args.output != 'text' else 'the token'} to {args.to} (mode 0600)"
         print(f"{where}: system:serviceaccount:{ns}:{sa}, expires {expires}", file=sys.stderr)

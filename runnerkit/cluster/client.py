@@ -96,7 +96,7 @@ class KubeClient:
 
         target = path + query_string(query)
         payload = encode(body)
-        attempts = self.retry.start()  # runnerkit.retry: 429/5xx/resets/timeouts, within the deadline
+        attempts = self.retry.start()  # model/retry.py: 429/5xx/resets/timeouts, within the deadline
         while True:
             with self._lock:
                 self.requests.append((method, path))

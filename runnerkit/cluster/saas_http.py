@@ -14,7 +14,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import InputError, Unreachable
+from ..errors import ApiError, InputError, Unreachable
 from ..model import redact
 from ..model.retry import RETRYABLE_STATUS, Policy, transient
 
@@ -59,6 +59,17 @@ def session(headers: dict[str, str]) -> Any:
             redact.register(headers[name])
             redact.register(headers[name].partition(" ")[2])
     return s
+
+
+def json_body(response: Any, what: str) -> Any:
+    """The JSON of a successful answer; anything else is an API error, not a crash."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise ApiError(f"{what} answered HTTP {response.status_code} with something that is not JSON; "
+                       "is the URL the API's address?", response.status_code) from None
 
 
 def send(s: Any, method: str, url: str, what: str, policy: Policy | None = None, **kwargs: Any) -> Any:

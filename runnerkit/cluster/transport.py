@@ -43,7 +43,7 @@ class Transport:
             headers["Content-Type"] = content_type
         timeout = self._timeout if seconds is None else urllib3.Timeout(
             connect=max(0.1, min(10, seconds)), read=max(0.1, min(60, seconds)))
-        # retries=False: the one retry policy lives in the caller (runnerkit.retry), not in urllib3
+        # retries=False: the one retry policy lives in the caller (runnerkit.model.retry), not in urllib3
         response = self._open(method, target, body=payload, headers=headers, timeout=timeout,
                               preload_content=True, retries=False)
         return response.status, response.data, response.headers.get("Retry-After")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from ..cluster.saas_http import check_url, send, session
+from ..cluster.saas_http import check_url, json_body, send, session
 from ..errors import ApiError, InputError, http_error
 from ..model.kvalues import github_repository
 from ..model.spec import Project
@@ -76,7 +76,7 @@ class GithubApi:
             return None
         if response.status_code >= 400:
             raise _error(response, method, path)
-        return response.json() if response.content else {}
+        return json_body(response, f"the GitHub API at {self.api_url}") or {}
 
     def get_variable(self, repository: str, name: str, environment: str | None = None) -> str | None:
         data = self.call("GET", f"{variables_path(repository, environment)}/{name}", ok_missing=True)

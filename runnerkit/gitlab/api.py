@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..cluster.saas_http import check_url, send, session as safe_session
+from ..cluster.saas_http import check_url, json_body, send, session as safe_session
 from ..errors import ApiError, InputError, NotFound, http_error
 from ..model import redact
 
@@ -66,7 +66,7 @@ class GitlabClient:
                         json=body, timeout=self.timeout)
         if response.status_code >= 400:
             raise gitlab_error(response.status_code, _message(response), method, path)
-        return response.json() if response.content else None
+        return json_body(response, f"GitLab at {self.base}")
 
     # -- the endpoints --------------------------------------------------------------------------
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import run_cli
 from runnerkit.gitlab.template import TEMPLATE_KEY
 from runnerkit.model.kinds import CONFIG_MAP

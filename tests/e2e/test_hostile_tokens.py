@@ -5,7 +5,6 @@ cluster command crash with `ValueError: Invalid header value b'Bearer <the whole
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest

@@ -206,4 +206,4 @@ def test_a_binary_token_file_is_an_input_error_naming_the_file(pod, tmp_path):
     token = tmp_path / "token.bin"
     token.write_bytes(b"\xff\xfe\x00binary")
     r = run_cli("kubeconfig", "--to", tmp_path / "kc", "--token-file", token)
-    assert r.code == 2 and f"cannot read {token}:" in r.err, r
+    assert r.code == 2 and f"--token-file {token}: not a token (not UTF-8 text)" in r.err, r

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import run_cli
 from runnerkit.github import api as gh
+from runnerkit.errors import Unreachable
 
 TOKEN = "ghp_TESTTOKENthatMustNeverBePrinted0001"
 SPEC = """apiVersion: runnerkit.io/v1alpha1
@@ -225,7 +226,7 @@ def test_input_errors_send_nothing(github, spec, monkeypatch):
 def test_unreachable_api():
     api = gh.GithubApi(TOKEN, "http://127.0.0.1:9")
     assert TOKEN not in repr(api)
-    with pytest.raises(gh.Unreachable, match="cannot reach the GitHub API"):
+    with pytest.raises(Unreachable, match="cannot reach the GitHub API"):
         api.get_variable("o/r", "X")
 
 

@@ -51,7 +51,8 @@ def test_configure_writes_the_regexes_keeps_a_backup_and_restarts_the_runner(cli
     assert 'namespace_overwrite_allowed = "^(?:api|web)$"' in after
     cm = client.stored("ConfigMap", "gitlab-runner", "gitlab-runner")
     assert json.loads(cm["metadata"]["annotations"][configmap.BACKUP_ANNOTATION]) == {"present": True,
-                                                                                      "content": before}
+                                                                                      "content": before,
+                                                                                      "wrote": configmap.digest(after)}
     deployment = client.stored("Deployment", "gitlab-runner", "gitlab-runner")
     assert configmap.RESTARTED_AT in deployment["spec"]["template"]["metadata"]["annotations"]
     assert [verb for verb, _ in client.writes] == ["replace", "patch"]

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import run_cli
 from runnerkit.errors import ApiError, InputError
-from runnerkit.retry import Policy, parse_retry_after
-from runnerkit.saas_http import check_url
+from runnerkit.model.retry import Policy, parse_retry_after
+from runnerkit.cluster.saas_http import check_url
 
 GITLAB_TOKEN = "glpat-wire-secret-0123456789"
 GITHUB_TOKEN = "ghp_wiresecret0123456789abcdefABCDEF"
@@ -211,7 +211,7 @@ def test_retry_after_is_honoured_and_capped():
 
 
 def test_kubernetes_client_retries_503_then_reports_one_error(monkeypatch):
-    from runnerkit.kube import Client
+    from runnerkit.cluster.client import KubeClient as Client
 
     calls = []
 

@@ -14,8 +14,6 @@ import yaml
 from conftest import admin_cluster, run_cli
 from faultproxy import FaultProxy
 
-pytestmark = pytest.mark.e2e
-
 
 def spec_text(u: str, projects: int = 4) -> str:
     body = "".join(f"  - {{name: p{i}, runner: arc, namespace: rkf{i}-{u}, access: [{{preset: pod-reader}}]}}\n"
