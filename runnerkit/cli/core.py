@@ -34,13 +34,20 @@ def register(commands: argparse._SubParsersAction) -> None:
                             epilog="examples:\n  runnerkit render --example\n  runnerkit render runnerkit.yaml "
                                    "-o json\n  runnerkit render | kubectl apply --server-side -f -\n"
                                    "  runnerkit render --format helm-values runnerkit.yaml > values.yaml\n"
-                                   "  helm upgrade --install tenants charts/runnerkit-tenants -f values.yaml",
+                                   "  helm upgrade --install tenants charts/runnerkit-tenants -f values.yaml\n"
+                                   "  runnerkit render --format authentication-config --kubernetes-version 1.33",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_argument(p)
     p.add_argument("--example", action="store_true", help="render the built-in example spec")
-    p.add_argument("--format", choices=("manifests", "helm-values"), default="manifests",
+    p.add_argument("--format", choices=("manifests", "helm-values", "authentication-config"),
+                   default="manifests",
                    help="manifests: the Kubernetes objects (default); helm-values: values for the "
-                        "runnerkit-tenants Helm chart that make it render the same objects")
+                        "runnerkit-tenants Helm chart that make it render the same objects; "
+                        "authentication-config: the API server's AuthenticationConfiguration "
+                        "(--authentication-config) for the spec's CI identity issuers (docs/oidc.md)")
+    p.add_argument("--kubernetes-version", metavar="1.N",
+                   help="with --format authentication-config: the API server's version; 1.34+ gets "
+                        "apiserver.config.k8s.io/v1, 1.30-1.33 v1beta1 (default: v1)")
     add_output(p, ("yaml", "json"), "yaml")
     p.set_defaults(func=cmd_render)
 
@@ -150,6 +157,15 @@ def cmd_render(args: argparse.Namespace) -> int:
             print_json(values)
         else:
             sys.stdout.write(helmvalues.to_yaml(values, spec.path))
+        return 0
+    if args.format == "authentication-config":
+        from ..model.authconfig import authentication_config
+
+        config = authentication_config(spec, args.kubernetes_version)
+        if args.output == "json":
+            print_json(config)
+        else:
+            sys.stdout.write(to_yaml([config]))
         return 0
     objects = render(spec)
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from . import validate
+from ..errors import InputError
 from .spec import Spec
 
 SPEC_KEYS = ("runners", "defaults", "projects")
@@ -30,6 +31,9 @@ def values_from_document(document: dict) -> dict:
 
 def to_helm_values(spec: Spec) -> dict:
     """Values for a validated spec, from the document it was parsed from."""
+    if spec.issuers:
+        raise InputError(f"{spec.path}: the runnerkit-tenants chart does not render CI identities "
+                         "(issuers:, identities:) yet; use `runnerkit render` or `runnerkit apply`")
     return values_from_document(spec.document)
 
 

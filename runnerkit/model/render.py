@@ -7,6 +7,7 @@ import json
 import yaml
 
 from .kinds import RBAC, sort_key
+from .mapping import subjects as identity_subjects
 from .objects import meta, role_ref_to
 from .spec import Grant, Project, Spec
 
@@ -33,9 +34,10 @@ def render_project(spec: Spec, p: Project) -> list[dict]:
     if p.limit_range:
         objects.append({"apiVersion": "v1", "kind": "LimitRange",
                         "metadata": meta(spec, p.name, "runnerkit", ns), "spec": p.limit_range})
-    subject = {"kind": "ServiceAccount", "name": p.service_account, "namespace": ns}
+    subjects = [{"kind": "ServiceAccount", "name": p.service_account, "namespace": ns}]
+    subjects += identity_subjects(p.identities)  # CI jobs that act as the project, by OIDC token
     for grant in p.grants:
-        objects += render_grant(spec, p, grant, subject)
+        objects += render_grant(spec, p, grant, subjects)
     return objects
 
 
@@ -54,7 +56,7 @@ def grant_object_name(p: Project, grant: Grant) -> str:
     return f"runnerkit-{p.name}-{grant.name}"
 
 
-def render_grant(spec: Spec, p: Project, grant: Grant, subject: dict) -> list[dict]:
+def render_grant(spec: Spec, p: Project, grant: Grant, subjects: list[dict]) -> list[dict]:
     name = grant_object_name(p, grant)
     rules = [dict(r) for r in grant.rules]
     if grant.cluster_wide:
@@ -64,7 +66,7 @@ def render_grant(spec: Spec, p: Project, grant: Grant, subject: dict) -> list[di
             out.append({"apiVersion": RBAC, "kind": "ClusterRole",
                         "metadata": meta(spec, p.name, name), "rules": rules})
         out.append({"apiVersion": RBAC, "kind": "ClusterRoleBinding", "metadata": meta(spec, p.name, name),
-                    "roleRef": role_ref, "subjects": [subject]})
+                    "roleRef": role_ref, "subjects": [dict(s) for s in subjects]})
         return out
     out = []
     for ns in grant.namespaces:
@@ -75,7 +77,7 @@ def render_grant(spec: Spec, p: Project, grant: Grant, subject: dict) -> list[di
             out.append({"apiVersion": RBAC, "kind": "Role", "metadata": meta(spec, p.name, name, ns),
                         "rules": rules})
         out.append({"apiVersion": RBAC, "kind": "RoleBinding", "metadata": meta(spec, p.name, name, ns),
-                    "roleRef": role_ref, "subjects": [subject]})
+                    "roleRef": role_ref, "subjects": [dict(s) for s in subjects]})
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from . import identities as identitymod
 
 API_VERSION = "runnerkit.io/v1alpha1"
 KIND = "RunnerkitConfig"
@@ -64,6 +65,7 @@ class Project:
     gitlab: GitlabProject = GitlabProject()
     github: GithubProject = GithubProject()
     adopt_namespace: bool = False  # take over an existing namespace runnerkit did not create
+    identities: tuple[identitymod.Identity, ...] = ()  # CI jobs that act as this project (OIDC)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Spec:
     runners: dict[str, Runner]
     projects: tuple[Project, ...]
     document: dict = field(default_factory=dict, compare=False, repr=False)  # as written, for the chart
+    issuers: dict[str, identitymod.Issuer] = field(default_factory=dict)
 
     def project(self, name: str) -> Project:
         for p in self.projects:

@@ -9,7 +9,7 @@ import difflib
 import re
 from typing import Any
 
-from . import kvalues, presets
+from . import identities as identitymod, kvalues, presets
 from ..errors import SpecError
 from .spec import (API_VERSION, KIND, GithubProject, GitlabProject, Grant, Project, Runner, Spec,
                    chart_fullname)
@@ -32,7 +32,7 @@ KNOWN_VERBS = {
     "use", "bind", "escalate", "impersonate", "approve", "sign", "proxy", "*",
 }
 
-TOP_KEYS = ("apiVersion", "kind", "metadata", "runners", "defaults", "projects")
+TOP_KEYS = ("apiVersion", "kind", "metadata", "issuers", "runners", "defaults", "projects")
 RUNNER_KEYS = ("name", "type", "namespace", "release", "fullnameOverride", "serviceAccount",
                "configMap", "deployment")
 SHARED_KEYS = ("runner", "namespaceLabels", "namespaceAnnotations", "serviceAccountAnnotations",
@@ -41,7 +41,7 @@ SHARED_KEYS = ("runner", "namespaceLabels", "namespaceAnnotations", "serviceAcco
 DEFAULT_KEYS = ("namespace", "serviceAccount") + SHARED_KEYS
 PROJECT_KEYS = ("name", "namespace", "serviceAccount") + SHARED_KEYS + ("gitlab", "github",
                                                                         "allowDefaultNamespace",
-                                                                        "adoptNamespace")
+                                                                        "adoptNamespace", "identities")
 GRANT_KEYS = ("preset", "rules", "clusterRole", "name", "namespaces", "clusterWide",
               "allowWildcards", "allowClusterAdmin")
 RULE_KEYS = ("apiGroups", "resources", "resourceNames", "verbs")
@@ -60,6 +60,7 @@ class _Validator:
     def __init__(self, src: Located):
         self.src = src
         self.problems: list[str] = []
+        self.issuers: dict[str, identitymod.Issuer] = {}
 
     def fail(self, path: tuple, message: str) -> None:
         self.problems.append(f"{self.src.where(path)}: {format_path(path)} {message}")
@@ -142,6 +143,7 @@ class _Validator:
         meta = self.mapping(doc.get("metadata"), ("metadata",), ("name",))
         name = self.name(meta.get("name"), ("metadata", "name"), "spec") or "invalid"
         runners = self.runners(doc.get("runners"))
+        self.issuers = identitymod.issuers(self, doc.get("issuers"))
         defaults = self.mapping({} if doc.get("defaults") is None else doc["defaults"], ("defaults",),
                                 DEFAULT_KEYS)
         projects = [self.project(p, ("projects", i), defaults, runners)
@@ -151,7 +153,7 @@ class _Validator:
         self.unique(projects)
         if self.problems:
             raise SpecError(sorted(self.problems, key=_line_of))
-        return Spec(name, self.src.filename, runners, tuple(p for p in projects if p), doc)
+        return Spec(name, self.src.filename, runners, tuple(p for p in projects if p), doc, self.issuers)
 
     def runners(self, value: Any) -> dict[str, Runner]:
         out: dict[str, Runner] = {}
@@ -254,6 +256,8 @@ class _Validator:
             gitlab=self.gitlab(raw.get("gitlab"), path + ("gitlab",)),
             github=self.github(raw.get("github"), path + ("github",)),
             adopt_namespace=adopt,
+            identities=identitymod.identities(self, raw.get("identities"), path + ("identities",),
+                                              self.issuers),
         )
 
     def grant(self, value: Any, path: tuple, project: str, namespace: str | None,
