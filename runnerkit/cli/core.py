@@ -159,13 +159,13 @@ def cmd_render(args: argparse.Namespace) -> int:
             sys.stdout.write(helmvalues.to_yaml(values, spec.path))
         return 0
     if args.format == "authentication-config":
-        from ..model.authconfig import authentication_config
+        from ..model import authconfig
 
-        config = authentication_config(spec, args.kubernetes_version)
+        config = authconfig.authentication_config(spec, args.kubernetes_version)
         if args.output == "json":
             print_json(config)
         else:
-            sys.stdout.write(to_yaml([config]))
+            sys.stdout.write(authconfig.to_yaml(config))
         return 0
     objects = render(spec)
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))

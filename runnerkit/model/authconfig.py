@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import yaml
+
 from ..errors import InputError
 from .identities import Issuer
 from .mapping import PULL_REQUEST_EVENTS
@@ -58,9 +60,9 @@ def jwt_authenticator(issuer: Issuer) -> dict:
     entry["claimValidationRules"] = rules
     entry["claimMappings"] = {"username": {"expression": username}, "groups": {"expression": groups}}
     entry["userValidationRules"] = [
-        {"expression": "!user.username.startsWith('system:')",
+        {"expression": '!user.username.startsWith("system:")',
          "message": "runnerkit: CI identities may not use the system: prefix"},
-        {"expression": "user.groups.all(g, !g.startsWith('system:'))",
+        {"expression": 'user.groups.all(g, !g.startsWith("system:"))',
          "message": "runnerkit: CI identities may not be in system: groups"},
     ]
     return entry
@@ -76,9 +78,9 @@ def present(name: str) -> str:
 
 def lit(value: str) -> str:
     # Only validated names reach here (identities.py patterns); refuse anything needing escapes.
-    if "'" in value or "\\" in value or "\n" in value:
+    if '"' in value or "\\" in value or "\n" in value:
         raise ValueError(f"not a safe CEL literal: {value!r}")
-    return f"'{value}'"
+    return f'"{value}"'
 
 
 def _list(values: Iterable[str]) -> str:
@@ -87,13 +89,13 @@ def _list(values: Iterable[str]) -> str:
 
 def _optional(name: str, prefix: str) -> tuple[str, str]:
     """(condition, segment) for a claim that is only present on some jobs (environment)."""
-    cond = f"{present(name)} && {claim(name)} != ''"
+    cond = f'{present(name)} && {claim(name)} != ""'
     return cond, f"{lit(prefix)} + {claim(name)}"
 
 
 def _no_separator(names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-    parts = [f"!{claim(n)}.contains(':')" for n in names]
-    parts += [f"(!{present(n)} || !{claim(n)}.contains(':'))" for n in optional]
+    parts = [f'!{claim(n)}.contains(":")' for n in names]
+    parts += [f'(!{present(n)} || !{claim(n)}.contains(":"))' for n in optional]
     return {"expression": " && ".join(parts),
             "message": "runnerkit: a mapped claim contains ':', the separator of runnerkit usernames"}
 
@@ -101,29 +103,30 @@ def _no_separator(names: tuple[str, ...], optional: tuple[str, ...] = ()) -> dic
 def _groups(without: list[str], with_env: list[str], env_cond: str, trust: str) -> str:
     # The trust marker goes on every group: a pull request or an unprotected ref never shares a
     # group with the jobs a binding means.
-    return (f"(({env_cond}) ? [{', '.join(without + with_env)}] : [{', '.join(without)}])"
-            f".map(g, g + {trust})")
+    sep = ",\n  "
+    return (f"(({env_cond})\n ? [{sep.join(without + with_env)}]\n : [{sep.join(without)}]"
+            f")\n.map(g, g + {trust})")
 
 
 def _github(issuer: Issuer) -> tuple[str, str, list[dict]]:
     base = f"{lit(issuer.prefix + 'repo:')} + {claim('repository')}"
-    ref = f"':ref:' + {claim('ref')}"
-    workflow = f"':workflow:' + {claim('job_workflow_ref')}"
+    ref = f'":ref:" + {claim("ref")}'
+    workflow = f'":workflow:" + {claim("job_workflow_ref")}'
     env_cond, env = _optional("environment", ":environment:")
     trust = (f"({claim('event_name')} in {_list(PULL_REQUEST_EVENTS)} || "
-             f"{claim('sub')}.endsWith(':pull_request') ? ':pull_request' : '')")
+             f'{claim("sub")}.endsWith(":pull_request") ? ":pull_request" : "")')
     without = [base, f"{base} + {ref}", f"{base} + {workflow}", f"{base} + {ref} + {workflow}"]
     with_env = [f"{base} + {env}", f"{base} + {ref} + {env}", f"{base} + {env} + {workflow}",
                 f"{base} + {ref} + {env} + {workflow}"]
     groups = _groups(without, with_env, env_cond, trust)
-    username = f"{base} + {ref} + (({env_cond}) ? {env} : '') + {workflow} + {trust}"
+    username = f'{base} + {ref} + (({env_cond}) ? {env} : "") + {workflow} + {trust}'
     rules = [
         {"expression": " && ".join(present(c) for c in GITHUB_CLAIMS),
          "message": "runnerkit: not a GitHub Actions ID token (needs " + ", ".join(GITHUB_CLAIMS) + ")"},
         {"expression": f"{claim('repository_owner')} in {_list(issuer.owners)}",
          "message": f"runnerkit: repository owner not allowed by issuer {issuer.name} "
                     "(issuers[].owners in runnerkit.yaml)"},
-        {"expression": f"{claim('repository')}.startsWith({claim('repository_owner')} + '/')",
+        {"expression": f'{claim("repository")}.startsWith({claim("repository_owner")} + "/")',
          "message": "runnerkit: repository does not belong to repository_owner"},
         _no_separator(("repository", "ref", "job_workflow_ref"), ("environment",)),
     ]
@@ -132,14 +135,14 @@ def _github(issuer: Issuer) -> tuple[str, str, list[dict]]:
 
 def _gitlab(issuer: Issuer) -> tuple[str, str, list[dict]]:
     base = f"{lit(issuer.prefix + 'project_path:')} + {claim('project_path')}"
-    kind = f"':ref_type:' + {claim('ref_type')}"
-    ref = f"{kind} + ':ref:' + {claim('ref')}"
+    kind = f'":ref_type:" + {claim("ref_type")}'
+    ref = f'{kind} + ":ref:" + {claim("ref")}'
     env_cond, env = _optional("environment", ":environment:")
-    trust = f"({claim('ref_protected')} == 'true' ? ':protected' : ':unprotected')"
+    trust = f'({claim("ref_protected")} == "true" ? ":protected" : ":unprotected")'
     without = [base, f"{base} + {kind}", f"{base} + {ref}"]
     with_env = [f"{g} + {env}" for g in without]
     groups = _groups(without, with_env, env_cond, trust)
-    username = f"{base} + {ref} + (({env_cond}) ? {env} : '') + {trust}"
+    username = f'{base} + {ref} + (({env_cond}) ? {env} : "") + {trust}'
     owners = " || ".join(f"{claim('namespace_path')} == {lit(g)} || "
                          f"{claim('namespace_path')}.startsWith({lit(g + '/')})" for g in issuer.owners)
     rules = [
@@ -147,9 +150,9 @@ def _gitlab(issuer: Issuer) -> tuple[str, str, list[dict]]:
          "message": "runnerkit: not a GitLab CI ID token (needs " + ", ".join(GITLAB_CLAIMS) + ")"},
         {"expression": owners,
          "message": f"runnerkit: group not allowed by issuer {issuer.name} (issuers[].groups in runnerkit.yaml)"},
-        {"expression": f"{claim('project_path')}.startsWith({claim('namespace_path')} + '/')",
+        {"expression": f'{claim("project_path")}.startsWith({claim("namespace_path")} + "/")',
          "message": "runnerkit: project_path is not inside namespace_path"},
-        {"expression": f"{claim('ref_type')} in ['branch', 'tag'] && {claim('ref_protected')} in ['true', 'false']",
+        {"expression": f'{claim("ref_type")} in ["branch", "tag"] && {claim("ref_protected")} in ["true", "false"]',
          "message": "runnerkit: ref_type must be branch or tag, ref_protected 'true' or 'false'"},
         _no_separator(("project_path", "ref"), ("environment",)),
     ]
@@ -179,3 +182,20 @@ def check_cel(doc: dict) -> None:
         bad = sorted({m for m in _MEMBER.findall(expression) if m in CEL_RESERVED})
         if bad:
             raise AssertionError(f"{where}: CEL selects reserved word(s) {', '.join(bad)}: {expression}")
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+def _block_when_multiline(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _block_when_multiline)
+
+
+def to_yaml(config: dict) -> str:
+    """The config as an admin reads it: CA and long CEL as block literals, fields in API order."""
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, width=100, default_flow_style=False)
