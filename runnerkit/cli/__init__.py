@@ -21,7 +21,7 @@ from ..model.redact import RedactingStream
 INTERNAL_ERROR = 4
 REPORT_AT = "https://github.com/runnerkit/runnerkit/issues"
 
-COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose")
+COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose", "credential")
 
 
 class Parser(argparse.ArgumentParser):

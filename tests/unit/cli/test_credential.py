@@ -1,0 +1,150 @@
+"""runnerkit credential: the exec plugin's ExecCredential, GitHub's token request, GitLab's variable."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import traceback
+
+import pytest
+import yaml
+
+from conftest import run_cli
+from oidc_issuer import Keys, github_claims, gitlab_claims
+from runnerkit import cli
+from runnerkit.errors import InputError
+
+AUD = "https://kubernetes.example.com"
+KEYS = Keys()
+
+
+class TokenEndpoint:
+    """Stand-in for GitHub's ACTIONS_ID_TOKEN_REQUEST_URL: records each request, answers {"value": ...}."""
+
+    def __init__(self, status: int = 200, lifetime: int = 300):
+        self.requests: list[dict] = []
+        self.status, self.lifetime = status, lifetime
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.requests.append({"path": self.path, "headers": dict(self.headers)})
+                audience = self.path.partition("audience=")[2]
+                from urllib.parse import unquote
+
+                token = KEYS.sign(github_claims("https://token.actions.githubusercontent.com",
+                                                unquote(audience), "acme/app", lifetime=outer.lifetime))
+                body = json.dumps({"count": 1, "value": token} if outer.status == 200
+                                  else {"message": "forbidden"}).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken?api-version=2.0"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    ep = TokenEndpoint()
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", ep.url)
+    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-xyz")
+    yield ep
+    ep.close()
+
+
+def test_github_fetches_the_token_exactly_like_actions_core_and_prints_an_exec_credential(endpoint):
+    before = time.time()
+    result = run_cli("credential", "github", "--audience", AUD)
+    assert result.code == 0, result
+    [request] = endpoint.requests
+    assert request["path"] == ("/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken?api-version=2.0"
+                               "&audience=https%3A%2F%2Fkubernetes.example.com")
+    assert request["headers"]["Authorization"] == "Bearer request-token-xyz"
+    assert request["headers"]["Accept"] == "application/json"
+    cred = json.loads(result.out)
+    assert cred["apiVersion"] == "client.authentication.k8s.io/v1" and cred["kind"] == "ExecCredential"
+    assert cred["status"]["token"].count(".") == 2
+    expires = time.mktime(time.strptime(cred["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert before + 300 - 30 - 5 <= expires <= time.time() + 300 - 30 + 1  # exp minus the refresh margin
+    assert result.err == ""
+
+
+def test_github_without_id_token_permission_explains_the_fix(monkeypatch):
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_URL", raising=False)
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", raising=False)
+    result = run_cli("credential", "github", "--audience", AUD)
+    assert result.code == 2 and "permissions: id-token: write" in result.err and result.out == ""
+
+
+def test_github_endpoint_refusal_is_an_api_error_without_any_token(endpoint):
+    endpoint.status = 403
+    result = run_cli("credential", "github", "--audience", AUD)
+    assert result.code == 3 and "answered 403" in result.err
+    assert "request-token-xyz" not in result.err + result.out
+
+
+def test_gitlab_reads_the_id_tokens_variable(monkeypatch):
+    token = KEYS.sign(gitlab_claims("https://gitlab.com", AUD, "acme/app"))
+    monkeypatch.setenv("KUBE_ID_TOKEN", token)
+    result = run_cli("credential", "gitlab", "--audience", AUD, "--variable", "KUBE_ID_TOKEN")
+    assert result.code == 0, result
+    assert json.loads(result.out)["status"]["token"] == token
+
+
+@pytest.mark.parametrize("claims, expected", [
+    (gitlab_claims("https://gitlab.com", "other", "acme/app"), "is for audience other, not"),
+    (gitlab_claims("https://gitlab.com", AUD, "acme/app", now=int(time.time()) - 7200), "expired at"),
+])
+def test_gitlab_refuses_a_wrong_audience_or_expired_token_without_printing_it(monkeypatch, claims, expected):
+    token = KEYS.sign(claims)
+    monkeypatch.setenv("RUNNERKIT_ID_TOKEN", token)
+    result = run_cli("credential", "gitlab", "--audience", AUD)
+    assert result.code == 2 and expected in result.err and result.out == ""
+    assert token not in result.err and token.split(".")[1] not in result.err
+    with pytest.raises(InputError) as raised:  # --debug shows the traceback: still no token
+        cli.main(["--debug", "credential", "gitlab", "--audience", AUD])
+    assert token.split(".")[1] not in "".join(traceback.format_exception(raised.value))
+
+
+def test_gitlab_empty_or_garbage_variable(monkeypatch):
+    monkeypatch.delenv("RUNNERKIT_ID_TOKEN", raising=False)
+    empty = run_cli("credential", "gitlab", "--audience", AUD)
+    assert empty.code == 2 and "id_tokens: RUNNERKIT_ID_TOKEN: aud: " + AUD in empty.err
+    monkeypatch.setenv("RUNNERKIT_ID_TOKEN", "secret-not-a-jwt")
+    garbage = run_cli("credential", "gitlab", "--audience", AUD)
+    assert garbage.code == 2 and "is not a JWT" in garbage.err and "secret-not-a-jwt" not in garbage.err
+
+
+def test_kubeconfig_runs_the_plugin_and_holds_no_credential(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    result = run_cli("credential", "kubeconfig", "gitlab", "--audience", AUD, "--server",
+                     "https://k8s.example.com:6443", "--ca-file", ca, "-n", "web", "--variable", "KUBE_ID_TOKEN")
+    assert result.code == 0, result
+    doc = yaml.safe_load(result.out)
+    assert doc["users"] == [{"name": "gitlab-oidc", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": "runnerkit",
+        "args": ["credential", "gitlab", "--audience", AUD, "--variable", "KUBE_ID_TOKEN"],
+        "interactiveMode": "Never", "provideClusterInfo": False,
+        "installHint": "pip install runnerkit (the job needs it on PATH to get its ID token)"}}}]
+    assert doc["contexts"][0]["context"] == {"cluster": "kubernetes", "user": "gitlab-oidc", "namespace": "web"}
+    assert doc["clusters"][0]["cluster"]["server"] == "https://k8s.example.com:6443"
+    out = tmp_path / "kubeconfig"
+    written = run_cli("credential", "kubeconfig", "github", "--audience", AUD, "--server",
+                      "https://k8s.example.com", "--to", out)
+    assert written.code == 0 and oct(out.stat().st_mode & 0o777) == "0o600"
+    assert run_cli("credential", "kubeconfig", "github", "--audience", AUD, "--server", "http://x").code == 2
