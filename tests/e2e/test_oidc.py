@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from conftest import admin_cluster, eventually, run_cli
+from conftest import CACHE, KUBECTL, admin_cluster, eventually, run_cli
 from oidc_issuer import IssuerServer, github_claims, gitlab_claims
 
 RELOAD_SECONDS = 120  # the API server re-reads the file on its own schedule
@@ -58,7 +63,7 @@ runners: [{{name: ci, type: github, namespace: oidc-ci-{u}}}]
 defaults:
   runner: ci
   access:
-    - rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get, list, create]}}]
+    - rules: [{{apiGroups: [""], resources: [configmaps], verbs: [get, list, create, update, patch]}}]
 projects:
   - name: a
     namespace: oidc-a-{u}
@@ -209,6 +214,79 @@ def test_a_token_signed_by_another_key_gets_401(oidc):
     forged = oidc.issuer.keys["gitlab"].sign(  # the GitLab issuer's key, GitHub's iss
         github_claims(oidc.issuer.url("github"), oidc.aud, f"acme/a-{oidc.u}"))
     assert oidc.api.whoami(forged).status_code == 401
+
+
+class GithubTokenEndpoint:
+    """Stand-in for ACTIONS_ID_TOKEN_REQUEST_URL: short-lived tokens of the test issuer for one repo."""
+
+    def __init__(self, ctx: Context, repository: str, lifetime: int):
+        self.issued: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                assert self.headers["Authorization"] == "Bearer job-request-token"
+                assert self.path.endswith("&audience=" + ctx.aud)
+                outer.issued.append(time.time())
+                body = json.dumps({"value": ctx.github(repository, lifetime=lifetime)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.env = {**os.environ, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "job-request-token",
+                    "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{self.server.server_address[1]}/idtoken?api-version=2.0"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+HELM = CACHE / "tools" / "v37" / "helm"
+CHART = {"Chart.yaml": "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+         "templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hello}\n"
+                              "data: {revision: \"{{ .Release.Revision }}\"}\n"}
+
+
+def test_the_exec_plugin_refreshes_the_token_in_one_process_and_drives_helm(oidc, tmp_path):
+    assert KUBECTL and HELM.exists(), "kubectl and helm come from scripts/fetch-helm-kubectl"
+    lifetime = 40  # the plugin reports exp - 30 s: client-go asks again after ~10 s
+    endpoint = GithubTokenEndpoint(oidc, f"acme/a-{oidc.u}", lifetime)
+    runnerkit = str(Path(sys.executable).parent / "runnerkit")
+    kubeconfig = tmp_path / "kubeconfig"
+    made = run_cli("credential", "kubeconfig", "github", "--audience", oidc.aud, "--server", oidc.api.server,
+                   "--ca-file", oidc.api.ca, "-n", oidc.ns_a, "--command", runnerkit, "--to", kubeconfig)
+    assert made.code == 0, made
+    assert "token" not in yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    env = {**endpoint.env, "KUBECONFIG": str(kubeconfig), "HELM_DRIVER": "configmap"}
+    for d, text in CHART.items():
+        (tmp_path / "chart" / d).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "chart" / d).write_text(text)
+    helm = [str(HELM), "upgrade", "--install", "hello", str(tmp_path / "chart"), "-n", oidc.ns_a]
+    proxy = subprocess.Popen([KUBECTL, "proxy", "--port=0"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        port = re.search(r":(\d+)", proxy.stdout.readline())[1]
+        url = f"http://127.0.0.1:{port}/api/v1/namespaces/{oidc.ns_a}/configmaps"
+        assert eventually(lambda: requests.get(url, timeout=10).status_code == 200, 10)
+        first = subprocess.run(helm, env=env, capture_output=True, text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        time.sleep(lifetime + 5)  # every token issued so far has expired
+        assert requests.get(url, timeout=10).status_code == 200  # the same proxy process re-ran the plugin
+        second = subprocess.run(helm, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        endpoint.close()
+    assert len(endpoint.issued) >= 3 and endpoint.issued[-1] - endpoint.issued[0] > lifetime
+    cm = oidc.api.call("GET", f"/api/v1/namespaces/{oidc.ns_a}/configmaps/hello",
+                       oidc.github(f"acme/a-{oidc.u}")).json()
+    assert cm["data"] == {"revision": "2"}
 
 
 def test_changing_the_spec_and_re_rendering_takes_effect_without_a_restart(oidc):
