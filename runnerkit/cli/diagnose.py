@@ -41,6 +41,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--namespace", help="namespace the needs are checked in (default: the one kubectl "
                                              "would use; with --as, the ServiceAccount's)")
     p.add_argument("--spec", metavar="FILE", help="runnerkit.yaml, to name the project in the fixes")
+    p.add_argument("--id-token-env", metavar="VAR",
+                   help="explain the CI OIDC ID token in $VAR against --spec instead (no cluster needed): "
+                        "its claims, whether the API server accepts it, the username and groups it maps "
+                        "to and the grants they receive (docs/oidc.md)")
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_doctor)
@@ -107,6 +111,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.id_token_env:
+        return doctor_id_token(args)
     from ..diagnose import doctor, doctor_report
 
     spec = None
@@ -121,6 +127,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     sys.stdout.write(doctor_report.text(report))
     return 0 if report.ok else 1
+
+
+def doctor_id_token(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from ..diagnose import oidc_explain
+    from ..errors import InputError
+    from ..model.oidc_credential import claims_of
+    from .files import read_spec
+
+    if not args.spec:
+        raise InputError("--id-token-env needs --spec runnerkit.yaml: the issuers and identities to explain it by")
+    spec = read_spec(args.spec)
+    token = os.environ.get(args.id_token_env, "").strip()
+    if not token:
+        raise InputError(f"${args.id_token_env} is empty: GitLab sets it through id_tokens:, GitHub jobs "
+                         "can fetch one with `runnerkit credential github --audience A`")
+    explanation = oidc_explain.explain(spec, claims_of(token, f"${args.id_token_env}"), time.time())
+    if args.output == "json":
+        print_json(explanation.to_dict())
+    else:
+        print("\n".join(oidc_explain.text_report(explanation)))
+    return 0 if explanation.ok else 1
 
 
 # -- audit ----------------------------------------------------------------------------------------------

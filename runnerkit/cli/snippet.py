@@ -11,7 +11,9 @@ from .common import add_spec_argument, load_spec
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("snippet", help="print the CI snippet for a project",
                             description="Print the .gitlab-ci.yml fragment or GitHub workflow steps "
-                                        "that make a project's jobs run as its ServiceAccount.")
+                                        "that make a project's jobs run as its ServiceAccount, or, when "
+                                        "the project declares identities: for that CI system, the keyless "
+                                        "job that uses its own OIDC ID token (docs/oidc.md).")
     which = p.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
     for platform, help_text in (("gitlab", "the .gitlab-ci.yml fragment (overwrite variables, tags)"),
                                 ("github", "GitHub workflow steps using the setup-kube action")):
@@ -24,6 +26,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 def cmd_snippet(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     project = spec.project(args.project)
+    from ..model.identities import GithubIdentity, GitlabIdentity, identity_for
+
+    identity = identity_for(project.identities, args.platform)
+    # the project declares a keyless identity: no runner, no stored token
+    if isinstance(identity, GithubIdentity):
+        from ..github.oidc_snippet import github_oidc_snippet
+
+        sys.stdout.write(github_oidc_snippet(spec, project, identity))
+        return 0
+    if isinstance(identity, GitlabIdentity):
+        from ..gitlab.oidc_snippet import gitlab_oidc_snippet
+
+        sys.stdout.write(gitlab_oidc_snippet(spec, project, identity))
+        return 0
     if args.platform == "gitlab":
         from ..gitlab.snippets import gitlab_ci_snippet as snippet
     else:

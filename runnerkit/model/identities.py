@@ -250,3 +250,9 @@ def _gitlab(v: Checker, raw: dict, path: tuple, issuer: Issuer) -> GitlabIdentit
     if not ok:
         return None
     return GitlabIdentity(issuer, project, ref_type, refs, protected, envs)  # type: ignore[arg-type]
+
+
+def identity_for(identities: tuple[Identity, ...], ci: str) -> Identity | None:
+    """The project's first identity for a CI system ("github" or "gitlab"), if it declares one."""
+    kind: type = GithubIdentity if ci == "github" else GitlabIdentity
+    return next((i for i in identities if isinstance(i, kind)), None)

@@ -103,3 +103,37 @@ def describe(identity: Identity) -> str:
         parts.append("environments " + ", ".join(identity.environments))
     parts.append("protected refs only" if identity.protected else "protected or not")
     return "; ".join(parts)
+
+
+def rejections(issuer: Issuer, claims: dict) -> list[str]:
+    """Why the API server's claim rules would refuse these claims (same rules as the CEL); [] if none."""
+    required: tuple[str, ...]
+    if issuer.type == "github":
+        required = ("sub", "repository", "repository_owner", "ref", "event_name", "job_workflow_ref")
+    else:
+        required = ("project_path", "namespace_path", "ref", "ref_type", "ref_protected")
+    missing = [c for c in required if not isinstance(claims.get(c), str)]
+    if missing:
+        return [f"missing claims: {', '.join(missing)} (not a {issuer.type} CI ID token?)"]
+    out: list[str] = []
+    mapped: tuple[str, ...]
+    if issuer.type == "github":
+        owner, repo = claims["repository_owner"], claims["repository"]
+        if owner not in issuer.owners:
+            out.append(f"repository owner {owner!r} is not in issuers[{issuer.name}].owners "
+                       f"({', '.join(issuer.owners)})")
+        if not repo.startswith(owner + "/"):
+            out.append(f"repository {repo!r} does not belong to repository_owner {owner!r}")
+        mapped = ("repository", "ref", "job_workflow_ref", "environment")
+    else:
+        group, project = claims["namespace_path"], claims["project_path"]
+        if not any(group == g or group.startswith(g + "/") for g in issuer.owners):
+            out.append(f"group {group!r} is not in issuers[{issuer.name}].groups ({', '.join(issuer.owners)})")
+        if not project.startswith(group + "/"):
+            out.append(f"project_path {project!r} is not inside namespace_path {group!r}")
+        if claims["ref_type"] not in ("branch", "tag") or claims["ref_protected"] not in ("true", "false"):
+            out.append("ref_type must be branch or tag and ref_protected 'true' or 'false'")
+        mapped = ("project_path", "ref", "environment")
+    if any(":" in str(claims.get(c, "")) for c in mapped):
+        out.append("a mapped claim contains ':', the separator of runnerkit names")
+    return out
