@@ -213,10 +213,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     outcomes = result.outcomes
     chosen = set(args.project or [p.name for p in spec.projects])
     isolation = [c for c in check_isolation(client, spec) if c.project in chosen]
+    from ..diagnose import verify_identities
+
+    identities = verify_identities.plan(spec, args.project or None)
+    verify_identities.ask(client, identities)
     if not outcomes:
         warn(f"{spec.path}: no projects to verify")
     if args.output == "json":
-        print_json(verify_report.to_json(outcomes, isolation, result))
+        report = verify_report.to_json(outcomes, isolation, result)
+        if identities:
+            report["identities"] = verify_identities.to_json(identities)
+        print_json(report)
     else:
         sys.stdout.write(verify_report.text(outcomes, isolation, result))
-    return 0 if all(o.ok for o in outcomes) and verify_report.isolation_holds(isolation) else 1
+        sys.stdout.write(verify_identities.text(identities))
+    identities_ok = all(not c.drift() for c in identities)
+    return 0 if all(o.ok for o in outcomes) and verify_report.isolation_holds(isolation) and identities_ok else 1

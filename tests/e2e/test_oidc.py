@@ -289,6 +289,29 @@ def test_the_exec_plugin_refreshes_the_token_in_one_process_and_drives_helm(oidc
     assert cm["data"] == {"revision": "2"}
 
 
+def test_verify_proves_identity_grants_and_denials_and_catches_a_binding_to_pull_requests(oidc, kubeconfig, kube):
+    ok = run_cli("verify", oidc.spec, "--kubeconfig", kubeconfig)
+    assert ok.code == 0, ok
+    assert f"  ok project a: github acme/a-{oidc.u}; refs refs/heads/main; no pull requests" in ok.out
+    assert "      a pull request: 0 of" in ok.out and "      an unprotected ref: 0 of" in ok.out
+    report = json.loads(run_cli("verify", oidc.spec, "--kubeconfig", kubeconfig, "-o", "json").out)
+    assert [c["ok"] for c in report["identities"]] == [True] * 4
+    # a binding runnerkit did not render grants A's pull requests: verify must fail and say so
+    pr_group = f"github:repo:acme/a-{oidc.u}:ref:refs/pull/1/merge:workflow:acme/a-{oidc.u}/.github/workflows/deploy.yml@refs/heads/main:pull_request"
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "oops-pull-requests", "namespace": oidc.ns_a},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+               "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": pr_group}]}
+    kube.apply(binding)
+    try:
+        assert eventually(lambda: run_cli("verify", oidc.spec, "--kubeconfig", kubeconfig).code == 1, 10)
+        bad = run_cli("verify", oidc.spec, "--kubeconfig", kubeconfig)
+        assert f"  x project a: github acme/a-{oidc.u}; refs refs/heads/main; no pull requests" in bad.out
+        assert f"x a pull request: get configmaps in {oidc.ns_a} is ALLOWED but the spec says denied" in bad.out
+    finally:
+        kube.delete(binding)
+
+
 def test_changing_the_spec_and_re_rendering_takes_effect_without_a_restart(oidc):
     newcomer = oidc.github(f"newco/app-{oidc.u}")
     assert oidc.api.whoami(newcomer).status_code == 401
