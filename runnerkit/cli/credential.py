@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from ..model import redact
 from .common import prose
 from .files import read_input
 
@@ -72,9 +73,13 @@ def cmd_credential(args: argparse.Namespace) -> int:
         if not token:
             raise InputError(f"{source} is empty: declare it in the job, `id_tokens: {args.variable}: "
                              f"aud: {args.audience}`, or name yours with --variable")
+    redact.register(token)  # masked in every error and --debug traceback
     now = time.time()
     expires = oc.check_token(oc.claims_of(token, source), source, args.audience, now)
-    sys.stdout.write(json.dumps(oc.exec_credential(token, expires, now)) + "\n")
+    sys.stdout.flush()
+    out = redact.raw(sys.stdout)  # handing the token to kubectl on stdout is the plugin's job: not masked
+    out.write(json.dumps(oc.exec_credential(token, expires, now)) + "\n")
+    out.flush()
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ..errors import ApiError, InputError, Unreachable, http_error
+from ..model import redact
 
 URL_VARIABLE = "ACTIONS_ID_TOKEN_REQUEST_URL"
 TOKEN_VARIABLE = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
@@ -24,6 +25,7 @@ def fetch(environ: dict, audience: str) -> str:
     if not url or not bearer:
         raise InputError(f"{URL_VARIABLE} and {TOKEN_VARIABLE} are not set: run this in a GitHub Actions "
                          "job with `permissions: id-token: write`")
+    redact.register(bearer)
     import requests
 
     try:
@@ -41,4 +43,5 @@ def fetch(environ: dict, audience: str) -> str:
         value = None
     if not isinstance(value, str) or not value:
         raise ApiError("GitHub's ID token endpoint answered without a token (no `value` in its JSON)")
+    redact.register(value)
     return value

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import run_cli
 from oidc_issuer import Keys, github_claims, gitlab_claims
-from runnerkit import cli
+from runnerkit.model import oidc_credential as oc
 from runnerkit.errors import InputError
 
 AUD = "https://kubernetes.example.com"
@@ -115,8 +115,11 @@ def test_gitlab_refuses_a_wrong_audience_or_expired_token_without_printing_it(mo
     result = run_cli("credential", "gitlab", "--audience", AUD)
     assert result.code == 2 and expected in result.err and result.out == ""
     assert token not in result.err and token.split(".")[1] not in result.err
-    with pytest.raises(InputError) as raised:  # --debug shows the traceback: still no token
-        cli.main(["--debug", "credential", "gitlab", "--audience", AUD])
+    debug = run_cli("--debug", "credential", "gitlab", "--audience", AUD)  # the traceback: still no token
+    assert debug.code == 2 and "Traceback" in debug.err and expected in debug.err
+    assert token not in debug.err and token.split(".")[1] not in debug.err
+    with pytest.raises(InputError) as raised:  # nor in the error itself, before the CLI's redactor
+        oc.check_token(oc.claims_of(token, "$RUNNERKIT_ID_TOKEN"), "$RUNNERKIT_ID_TOKEN", AUD, time.time())
     assert token.split(".")[1] not in "".join(traceback.format_exception(raised.value))
 
 
