@@ -36,7 +36,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("project", metavar="PROJECT", help="project name from the spec")
     add_spec_argument(p)
     p.add_argument("--container-mode", choices=("default", "dind", "kubernetes", "kubernetes-novolume"),
-                   default="default", help="the scale set's containerMode.type (default: none set)")
+                   help="the scale set's containerMode.type (default: the project's github.containerMode, "
+                        "else none set). kubernetes modes also wire the container hook template "
+                        "(ConfigMap runnerkit-PROJECT-hook-template) so job pods run as the project's SA")
     p.add_argument("--storage-class", help="kubernetes mode: StorageClass of the work volume "
                                            "(default: the cluster's default class)")
     p.add_argument("--work-size", default="1Gi", help="kubernetes mode: work volume size (default: 1Gi)")
@@ -105,6 +107,11 @@ def cmd_runner_values(args: argparse.Namespace) -> int:
     from ..github import arc
 
     project = _github_project(args)
+    args.container_mode = args.container_mode or project.github.container_mode or "default"
+    if args.container_mode.startswith("kubernetes") and not project.github.kube_mode:
+        warn(f"project {project.name} has no github.containerMode: {args.container_mode} in the spec, so "
+             "`runnerkit apply` renders no hook-template ConfigMap and the runner pods cannot start: add "
+             f"`github: {{containerMode: {args.container_mode}}}` to the project and apply")
     if args.container_mode.startswith("kubernetes"):
         missing = arc.missing_kube_mode_rights(project)
         if missing:
@@ -131,12 +138,19 @@ def cmd_patch_runner(args: argparse.Namespace) -> int:
         return 0
     if not result.changed:
         print(f"{result.display}: unchanged, already runs as ServiceAccount {result.new}")
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
         return 0
     if result.dry_run:
         sys.stdout.write(result.diff)
-    verb = "would switch" if result.dry_run else "switched"
-    print(f"{result.display}: {verb} ServiceAccount {result.old} -> {result.new}"
-          + (" (dry run: nothing changed)" if result.dry_run else ""))
+    would = "would " if result.dry_run else ""
+    what = (f"{would}switch ServiceAccount {result.old} -> {result.new}" if result.old != result.new
+            else f"runs as ServiceAccount {result.new}")
+    if result.hook_template:
+        what += f"; {would}mount the container-hook template"
+    if not result.dry_run:
+        what = what.replace("switch ", "switched ").replace("mount ", "mounted ")
+    print(f"{result.display}: {what}" + (" (dry run: nothing changed)" if result.dry_run else ""))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0

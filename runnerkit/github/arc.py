@@ -11,6 +11,7 @@ import yaml
 from ..model.kinds import DEPLOYMENT, Kind
 from ..model.presets import PRESETS
 from ..model.spec import Project
+from . import hook_template
 
 CHART = "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set"
 KUBE_MODE_PRESET = "arc-kube-mode"
@@ -48,6 +49,11 @@ def runner_values(project: Project, container_mode: str = "default", storage_cla
     if project.runner.namespace != project.namespace:
         values["namespaceOverride"] = project.namespace
     values["template"] = {"spec": {"serviceAccountName": project.service_account}}
+    if container_mode.startswith("kubernetes"):
+        # The chart keeps these env/volumeMounts on container `runner` and adds its own (hooks,
+        # work); the list replaces the chart's default containers, so image and command come too.
+        wired = hook_template.with_template({}, project)
+        values["template"]["spec"].update(wired or {})
     if container_mode == "kubernetes":
         claim: dict = {"accessModes": ["ReadWriteOnce"]}
         if storage_class:
@@ -87,6 +93,15 @@ def runner_values_yaml(project: Project, container_mode: str = "default", storag
                   *([] if storage_class else
                     ["# the cluster's default StorageClass (`kubectl get storageclass`; --storage-class)."])]
     if container_mode.startswith("kubernetes"):
+        lines += [f"# Job pods and container steps are created by the container hook, which names no "
+                  "ServiceAccount:",
+                  f"# {hook_template.TEMPLATE_ENV} points it at ConfigMap "
+                  f"{hook_template.config_map_name(project)}",
+                  f"# (rendered by `runnerkit apply`), so they run as {project.service_account} too."]
+        if not project.github.kube_mode:
+            lines += ["# The spec does not render that ConfigMap yet: add",
+                      f"# `github: {{containerMode: {container_mode}}}` to project {project.name} and "
+                      "`runnerkit apply`."]
         missing = missing_kube_mode_rights(project)
         lines.append("# The runner creates job pods with its ServiceAccount: the project "
                      + ("grants what it needs (arc-kube-mode)." if not missing else

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..cluster.protocol import Client
 from ..errors import InputError, WorkloadNotFound
 from ..model.spec import Project
-from .arc import RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, service_account_of, service_account_patch
-from ..cluster.protocol import Client
+from . import hook_template
+from .arc import (RUNNER_KINDS, RunnerKind, namespace_problem, notes_for, pod_spec, runs_kube_mode,
+                  service_account_of, service_account_patch)
 
 
 @dataclass
@@ -23,10 +25,12 @@ class PatchResult:
     dry_run: bool
     diff: str = ""
     notes: list[str] = field(default_factory=list)
+    hook_template: bool = False  # the container-hook template was (or would be) wired in
 
     def to_dict(self) -> dict:
         return {"object": self.display, "namespace": self.namespace, "from": self.old, "to": self.new,
-                "changed": self.changed, "dryRun": self.dry_run, "diff": self.diff, "notes": self.notes}
+                "changed": self.changed, "hookTemplate": self.hook_template, "dryRun": self.dry_run,
+                "diff": self.diff, "notes": self.notes}
 
 
 def _not_served(kind: RunnerKind) -> str:
@@ -96,13 +100,37 @@ def patch_runner(client: Client, project: Project, name: str, namespace: str | l
         raise InputError(problem)
     old, new = service_account_of(obj), project.service_account
     patch = service_account_patch(obj, new)
+    notes = notes_for(obj, kind, project) if patch is not None else []
+    wiring, hook_note = hook_template_patch(obj, kind, project)
+    if wiring:
+        patch = patch or {"spec": {"template": {"spec": {}}}}
+        patch["spec"]["template"]["spec"].update(wiring)
+        notes.append(hook_note)
+    elif hook_note:
+        notes.append(hook_note)
     result = PatchResult(display, namespace, old, new, changed=patch is not None, dry_run=dry_run,
-                         notes=notes_for(obj, kind, project) if patch is not None else [])
+                         notes=notes, hook_template=bool(wiring))
     if patch is None:
         return result
     after = client.patch(kind.kind, name, namespace, patch, dry_run=dry_run)
     result.diff = spec_diff(obj, after, display)
     return result
+
+
+def hook_template_patch(obj: dict, kind: RunnerKind, project: Project) -> tuple[dict | None, str]:
+    """For a kubernetes-mode AutoscalingRunnerSet: the containers/volumes that mount the project's
+    hook template (None when already there), and a note for the user."""
+    if kind.name != "autoscalingrunnerset" or not runs_kube_mode(obj):
+        return None, ""
+    if not project.github.kube_mode:
+        return None, (f"the scale set runs in kubernetes container mode, but project {project.name} has no "
+                      "github.containerMode: kubernetes, so its job pods run as the namespace's default "
+                      "ServiceAccount: add it to the spec, `runnerkit apply`, and run patch-runner again")
+    wiring = hook_template.with_template(pod_spec(obj), project)
+    # A merge patch replaces lists whole: containers and volumes are sent complete, as read.
+    return wiring, (f"job pods and container steps run as {project.service_account}: the runner reads "
+                    f"{hook_template.TEMPLATE_ENV} from ConfigMap {hook_template.config_map_name(project)}; "
+                    "new runners pick it up, busy runners finish their jobs first") if wiring else ""
 
 
 def spec_diff(before: dict, after: dict, label: str) -> str:

@@ -42,6 +42,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("ServiceAccount", "v1", "serviceaccounts", True, 3),
     Kind("ResourceQuota", "v1", "resourcequotas", True, 3),
     Kind("LimitRange", "v1", "limitranges", True, 3),
+    Kind("ConfigMap", "v1", "configmaps", True, 3),
     Kind("ClusterRole", RBAC, "clusterroles", False, 3),
     Kind("Role", RBAC, "roles", True, 3),
     Kind("ClusterRoleBinding", RBAC, "clusterrolebindings", False, 4),
@@ -51,8 +52,9 @@ KINDS: tuple[Kind, ...] = (
 )
 BY_KIND = {k.kind: k for k in KINDS}
 
+CONFIG_MAP = BY_KIND["ConfigMap"]  # applied (GitHub hook templates) and read (GitLab runner config)
+
 # Kinds runnerkit reads or patches but never applies from a spec (no wave: not in KINDS).
-CONFIG_MAP = Kind("ConfigMap", "v1", "configmaps", True, 0)
 DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", True, 0)
 SECRET = Kind("Secret", "v1", "secrets", True, 0)
 ORDER = {k.kind: i for i, k in enumerate(KINDS)}

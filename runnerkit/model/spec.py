@@ -46,6 +46,12 @@ class GitlabProject:
 class GithubProject:
     repository: str | None = None
     environment: str | None = None
+    container_mode: str | None = None  # the scale set's containerMode.type, when the spec states it
+
+    @property
+    def kube_mode(self) -> bool:
+        """Job pods are created by the container hook, which needs a hook template to name the SA."""
+        return self.container_mode in ("kubernetes", "kubernetes-novolume")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ GRANT_KEYS = ("preset", "rules", "clusterRole", "name", "namespaces", "clusterWi
               "allowWildcards", "allowClusterAdmin")
 RULE_KEYS = ("apiGroups", "resources", "resourceNames", "verbs")
 GITLAB_KEYS = ("projectIds", "groups", "tags", "project")
-GITHUB_KEYS = ("repository", "environment")
+GITHUB_KEYS = ("repository", "environment", "containerMode")
+CONTAINER_MODES = ("default", "dind", "kubernetes", "kubernetes-novolume")
 
 DEFAULT_NAMESPACE = "{project}"
 DEFAULT_SERVICE_ACCOUNT = "{project}-ci"
@@ -384,7 +385,11 @@ class _Validator:
         env = g.get("environment")
         if env is not None:
             self.string(env, path + ("environment",))
-        return GithubProject(repo, env)
+        mode = g.get("containerMode")
+        if mode is not None and mode not in CONTAINER_MODES:
+            self.fail(path + ("containerMode",), f"must be one of {', '.join(CONTAINER_MODES)}, not {mode!r}")
+            mode = None
+        return GithubProject(repo, env, mode)
 
     def unique(self, projects: list[Project | None]) -> None:
         seen: dict[tuple, int] = {}

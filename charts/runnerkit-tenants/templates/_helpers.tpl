@@ -157,7 +157,7 @@ Optional keys are read with get/hasKey: `helm lint --strict` fails on a missing 
 {{- $gitlab := get $raw "gitlab" | default dict -}}
 {{- $github := get $raw "github" | default dict -}}
 {{- $_ := set $project "gitlab" (dict "projectIds" (get $gitlab "projectIds" | default list) "groups" (get $gitlab "groups" | default list) "tags" (get $gitlab "tags" | default list)) -}}
-{{- $_ := set $project "github" (dict "repository" (get $github "repository" | default "") "environment" (get $github "environment" | default "")) -}}
+{{- $_ := set $project "github" (dict "repository" (get $github "repository" | default "") "environment" (get $github "environment" | default "") "containerMode" (get $github "containerMode" | default "")) -}}
 {{- $projects = append $projects $project -}}
 {{- end -}}
 {{- toYaml (dict "specName" $specName "runners" $runners "projects" $projects) -}}

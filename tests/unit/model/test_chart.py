@@ -176,7 +176,8 @@ projects:
     gitlab: {tags: [only-tags-no-isolation]}
   - name: mobile
     runner: gh
-    github: {repository: example-org/mobile, environment: prod}
+    automountServiceAccountToken: true
+    github: {repository: example-org/mobile, environment: prod, containerMode: kubernetes}
     access:
       - preset: arc-kube-mode
       - {preset: kpack-builder, clusterWide: true}
