@@ -13,7 +13,7 @@ from ..errors import ApiError, InputError, NotFound
 from ..model.kinds import KINDS, Kind, kind_of
 from .protocol import Client
 from ..model.plan import (CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, USE, Change, key, missing_namespaces,
-                          plan)
+                          plan, released)
 from ..model.objects import MANAGED_BY, SPEC_LABEL
 from .namespace_guard import refuse_foreign
 
@@ -119,7 +119,8 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
         notes.append("objects in namespaces this run would create were not validated by the server "
                      "(a dry run creates no namespace)")
     if any(c.action == KEEP for c in changes):
-        notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data")
+        notes.append("namespaces are never deleted without --prune-namespaces: they hold the team's data "
+                     "(runnerkit's labels were taken off, so another spec may use them)")
     notes += adoption_notes(changes)
     return ApplyResult(changes, dry_run, len(client.requests) - start,
                   0 if dry_run else sum(c.writes for c in changes), notes, responses)
@@ -174,6 +175,9 @@ def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, di
         batch = list(group)
         client.parallel(lambda c: client.delete(c.obj, dry_run=dry_run), batch)
         responses.update((key(c.obj), {}) for c in batch)
+    kept = [c for c in changes if c.action == KEEP]
+    for c, response in zip(kept, client.parallel(lambda c: client.apply(released(c.obj), dry_run=dry_run), kept)):
+        responses[key(c.obj)] = response
     return responses
 
 
@@ -208,7 +212,8 @@ def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces:
     send(client, changes, dry_run)
     notes = []
     if any(c.action == KEEP for c in changes):
-        notes.append("namespaces were kept: pass --delete-namespaces to delete them and all they hold")
+        notes.append("namespaces were kept without runnerkit's labels: pass --delete-namespaces to delete "
+                     "them and all they hold")
     return ApplyResult(changes, dry_run, len(client.requests) - start,
                   0 if dry_run else sum(c.writes for c in changes), notes)
 

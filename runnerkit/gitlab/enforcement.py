@@ -78,11 +78,11 @@ def check_isolation(client: Client, spec: Spec) -> list[IsolationCheck]:
                                    "the cluster does not serve ValidatingAdmissionPolicy (Kubernetes >= 1.30)")
                     for p in projects]
         live.update(((kind, o["metadata"]["name"]), o) for o in items)
-    return client.parallel(lambda p: _check(client, p, desired, live), projects)
+    return client.parallel(lambda p: _check(client, spec.name, p, desired, live), projects)
 
 
-def _check(client: Client, p: Project, desired: dict, live: dict) -> IsolationCheck:
-    name = policy_name(p)
+def _check(client: Client, spec_name: str, p: Project, desired: dict, live: dict) -> IsolationCheck:
+    name = policy_name(spec_name, p)
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         obj = live.get((kind, name))
         if obj is None:

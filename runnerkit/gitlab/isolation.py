@@ -48,14 +48,15 @@ def isolation_projects(spec: Spec) -> list[Project]:
             if p.runner.type == "gitlab" and (p.gitlab.project_ids or p.gitlab.groups)]
 
 
-def policy_name(p: Project) -> str:
-    return f"runnerkit-{p.name}-gitlab-isolation"
+def policy_name(spec_name: str, p: Project) -> str:
+    # Cluster-scoped: the spec's name keeps two specs with a project of the same name apart.
+    return f"runnerkit-{spec_name}-{p.name}-gitlab-isolation"
 
 
 def render_isolation(spec: Spec) -> list[dict]:
     objects = []
     for p in isolation_projects(spec):
-        name = policy_name(p)
+        name = policy_name(spec.name, p)
         objects.append({"apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicy",
                         "metadata": meta(spec, p.name, name), "spec": policy_spec(p)})
         objects.append({"apiVersion": ADMISSION, "kind": "ValidatingAdmissionPolicyBinding",

@@ -27,5 +27,11 @@ def meta(spec: Spec, project: str | None, name: str, namespace: str | None = Non
     return out
 
 
+def legacy_cluster_name(spec_name: str, name: str) -> str | None:
+    """The name a cluster-scoped object had before names carried the spec (for the migration)."""
+    prefix = f"runnerkit-{spec_name}-"
+    return "runnerkit-" + name[len(prefix):] if name.startswith(prefix) else None
+
+
 def role_ref_to(kind: str, name: str) -> dict:
     return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from .kinds import kind_of, sort_key
-from .objects import MANAGED_BY, SPEC_LABEL
+from .objects import MANAGED_BY, SPEC_LABEL, legacy_cluster_name
 
 FINGERPRINT = "runnerkit.io/applied"
 CREATE, CONFIGURE, UNCHANGED, PRUNE, KEEP = "created", "configured", "unchanged", "pruned", "kept"
@@ -33,7 +33,7 @@ class Change:
 
     @property
     def writes(self) -> bool:
-        return self.action in (CREATE, CONFIGURE, PRUNE)
+        return self.action in (CREATE, CONFIGURE, PRUNE, KEEP)  # a kept namespace loses our labels
 
 
 def key(obj: dict) -> tuple:
@@ -87,6 +87,9 @@ def plan(desired: list[dict], live: list[dict], spec_name: str, *, prune: bool =
             changes.append(Change(UNCHANGED, stamped, current))
         else:
             changes.append(Change(CONFIGURE, stamped, current))
+    gone = renamed(desired, live, spec_name, wanted)
+    changes += gone
+    wanted |= {key(c.obj) for c in gone}
     if prune:
         for obj in sorted(live, key=sort_key, reverse=True):
             labels = obj["metadata"].get("labels") or {}
@@ -95,6 +98,29 @@ def plan(desired: list[dict], live: list[dict], spec_name: str, *, prune: bool =
             action = PRUNE if obj["kind"] != "Namespace" or prune_namespaces else KEEP
             changes.append(Change(action, obj, obj))
     return changes
+
+
+def renamed(desired: list[dict], live: list[dict], spec_name: str, wanted: set) -> list[Change]:
+    """This spec's cluster-scoped objects under their names from before names carried the spec:
+    pruned by every apply (not only --prune) once the new name is declared, so an upgrade never
+    leaves a second ClusterRoleBinding or isolation policy behind. Only objects labelled with this
+    spec and named exactly like a declared object minus the spec's name qualify."""
+    legacy = {(o["kind"], "", old) for o in desired if not o["metadata"].get("namespace")
+              and (old := legacy_cluster_name(spec_name, o["metadata"]["name"]))}
+    out = []
+    for obj in sorted(live, key=sort_key, reverse=True):
+        k = key(obj)
+        labels = obj["metadata"].get("labels") or {}
+        if (k in legacy and k not in wanted and labels.get(SPEC_LABEL) == spec_name
+                and labels.get(MANAGED_BY) == "runnerkit"):
+            out.append(Change(PRUNE, obj, obj))
+    return out
+
+
+def released(namespace: dict) -> dict:
+    """The apply that takes runnerkit's labels and annotations off a namespace it keeps: server-side
+    apply drops the fields runnerkit's field manager set and no longer sends, and nothing else."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace["metadata"]["name"]}}
 
 
 def missing_namespaces(desired: list[dict], live: list[dict]) -> list[tuple[str, str]]:

@@ -23,11 +23,11 @@ def render_projects(spec: Spec) -> list[dict]:
 
 def render_project(spec: Spec, p: Project) -> list[dict]:
     ns = p.namespace
-    objects = [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": meta(spec, p.name, ns, None, p.namespace_labels, p.namespace_annotations)},
-        service_account(spec, p),
-    ]
+    objects = []
+    if p.manage_namespace:
+        objects.append({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": meta(spec, p.name, ns, None, p.namespace_labels, p.namespace_annotations)})
+    objects.append(service_account(spec, p))
     if p.resource_quota:
         objects.append({"apiVersion": "v1", "kind": "ResourceQuota",
                         "metadata": meta(spec, p.name, "runnerkit", ns), "spec": p.resource_quota})
@@ -52,12 +52,16 @@ def service_account(spec: Spec, p: Project) -> dict:
     return sa
 
 
-def grant_object_name(p: Project, grant: Grant) -> str:
+def grant_object_name(spec: Spec, p: Project, grant: Grant) -> str:
+    # Cluster-scoped objects carry the spec's name: two specs may both have a project `web`.
+    # Namespaced ones keep the short name; a clash there is refused by the ownership check.
+    if grant.cluster_wide:
+        return f"runnerkit-{spec.name}-{p.name}-{grant.name}"
     return f"runnerkit-{p.name}-{grant.name}"
 
 
 def render_grant(spec: Spec, p: Project, grant: Grant, subjects: list[dict]) -> list[dict]:
-    name = grant_object_name(p, grant)
+    name = grant_object_name(spec, p, grant)
     rules = [dict(r) for r in grant.rules]
     if grant.cluster_wide:
         out = []

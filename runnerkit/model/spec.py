@@ -60,6 +60,7 @@ class Project:
     runner: Runner
     namespace: str
     service_account: str
+    manage_namespace: bool = True  # False: the Namespace is borrowed; never created, labelled or deleted
     namespace_labels: dict = field(default_factory=dict)
     namespace_annotations: dict = field(default_factory=dict)
     service_account_annotations: dict = field(default_factory=dict)

@@ -35,7 +35,8 @@ KNOWN_VERBS = {
 TOP_KEYS = ("apiVersion", "kind", "metadata", "issuers", "runners", "defaults", "projects")
 RUNNER_KEYS = ("name", "type", "namespace", "release", "fullnameOverride", "serviceAccount",
                "configMap", "deployment")
-SHARED_KEYS = ("runner", "namespaceLabels", "namespaceAnnotations", "serviceAccountAnnotations",
+SHARED_KEYS = ("runner", "manageNamespace", "namespaceLabels", "namespaceAnnotations",
+               "serviceAccountAnnotations",
                "automountServiceAccountToken", "imagePullSecrets", "resourceQuota", "limitRange",
                "access")
 DEFAULT_KEYS = ("namespace", "serviceAccount") + SHARED_KEYS
@@ -49,6 +50,8 @@ GITLAB_KEYS = ("projectIds", "groups", "tags", "project")
 GITHUB_KEYS = ("repository", "environment", "containerMode")
 CONTAINER_MODES = ("default", "dind", "kubernetes", "kubernetes-novolume")
 
+# Namespaces the cluster owns: a project may use them, runnerkit never labels or deletes them.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_NAMESPACE = "{project}"
 DEFAULT_SERVICE_ACCOUNT = "{project}-ci"
 
@@ -213,6 +216,17 @@ class _Validator:
         if namespace and (problem := kvalues.reserved_namespace(namespace, allow_default)):
             self.fail(ns_path, problem)
 
+        manage_value, manage_path = pick("manageNamespace")
+        manage = (self.boolean(manage_value, manage_path) if manage_value is not None
+                  else namespace not in RESERVED_NAMESPACES)
+        if not manage and (raw.get("namespaceLabels") or raw.get("namespaceAnnotations")):
+            self.fail(path + ("namespaceLabels" if raw.get("namespaceLabels") else "namespaceAnnotations",),
+                      f"cannot be set: runnerkit does not manage namespace {namespace!r} (manageNamespace: "
+                      "false); label it where it is managed, or drop the key")
+        if adopt and not manage:
+            self.fail(path + ("adoptNamespace",), f"cannot be true: runnerkit does not manage namespace "
+                      f"{namespace!r} (manageNamespace: false), so there is nothing to adopt; drop one of them")
+
         runner_name, runner_path = pick("runner")
         runner = runners.get(runner_name) if isinstance(runner_name, str) else None
         if runner is None:
@@ -248,6 +262,7 @@ class _Validator:
                 self.fail(path + (key,) if key in raw else ("defaults", key), problem)
         return Project(
             name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]  # None only after self.fail(): load() raises
+            manage_namespace=manage,
             namespace_labels=merged("namespaceLabels"),
             namespace_annotations=annotations["namespaceAnnotations"],
             service_account_annotations=annotations["serviceAccountAnnotations"],
@@ -392,15 +407,30 @@ class _Validator:
         return GithubProject(repo, env, mode)
 
     def unique(self, projects: list[Project | None]) -> None:
+        """Names that would collide in the cluster. Projects may share a namespace, but only one of
+        them manages it, and each namespaced object runnerkit names per namespace has one owner."""
         seen: dict[tuple, int] = {}
         for i, p in enumerate(projects):
             if p is None:
                 continue
-            for key, what, field_name in (((p.name,), f"project {p.name!r}", "name"),
-                                          (("ns", p.namespace), f"namespace {p.namespace!r}", "namespace")):
+            ns = p.namespace
+            checks: list[tuple[tuple, str, str, str]] = [  # (key, what, field, fix)
+                ((p.name,), f"project {p.name!r}", "name", "each project needs its own"),
+                (("sa", ns, p.service_account), f"ServiceAccount {p.service_account!r} in namespace {ns!r}",
+                 "serviceAccount", "give each project its own ServiceAccount")]
+            if p.manage_namespace:
+                checks.append((("ns", ns), f"namespace {ns!r}", "namespace",
+                               "each project needs its own, or add manageNamespace: false to all but one"))
+            for spec_key, attr in (("resourceQuota", "resource_quota"), ("limitRange", "limit_range")):
+                if getattr(p, attr):
+                    checks.append(((spec_key, ns), f"the {spec_key} of namespace {ns!r}", spec_key,
+                                   f"a namespace has one runnerkit {spec_key}; keep it on one project"))
+            if p.runner and p.runner.type == "gitlab":
+                checks.append((("gitlab-manager", ns), f"the GitLab runner-manager Role in namespace {ns!r}",
+                               "namespace", "give each GitLab project its own namespace"))
+            for key, what, field_name, fix in checks:
                 if key in seen:
-                    self.fail(("projects", i, field_name),
-                              f"repeats {what} of projects[{seen[key]}]; each project needs its own")
+                    self.fail(("projects", i, field_name), f"repeats {what} of projects[{seen[key]}]; {fix}")
                 else:
                     seen[key] = i
 

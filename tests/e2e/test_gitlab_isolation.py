@@ -96,7 +96,7 @@ def test_apply_enforces_isolation_on_the_live_server_and_verify_proves_it(kube, 
         assert f"✔ web-{u} (namespace web-{u}): enforced" in run.out, run.out
         # a hand-deleted binding: verify says isolation is missing, and exits 1
         kube.delete({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-                     "metadata": {"name": f"runnerkit-web-{u}-gitlab-isolation"}})
+                     "metadata": {"name": f"runnerkit-iso-{u}-web-{u}-gitlab-isolation"}})
         run = run_cli("verify", path, "--kubeconfig", kubeconfig)
         assert run.code == 1 and f"✘ web-{u} (namespace web-{u}): missing" in run.out, run.out
     finally:

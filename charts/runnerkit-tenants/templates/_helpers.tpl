@@ -52,7 +52,7 @@ Optional keys are read with get/hasKey: `helm lint --strict` fails on a missing 
 {{- $at := printf "projects[%d]" $i -}}
 {{- $pick := dict -}}
 {{- $from := dict -}}
-{{- range $key := list "namespace" "serviceAccount" "runner" "automountServiceAccountToken" "imagePullSecrets" "resourceQuota" "limitRange" "access" -}}
+{{- range $key := list "namespace" "serviceAccount" "runner" "manageNamespace" "automountServiceAccountToken" "imagePullSecrets" "resourceQuota" "limitRange" "access" -}}
 {{- if hasKey $raw $key -}}
 {{- $_ := set $pick $key (get $raw $key) -}}
 {{- $_ := set $from $key (printf "%s.%s" $at $key) -}}
@@ -86,10 +86,29 @@ Optional keys are read with get/hasKey: `helm lint --strict` fails on a missing 
 {{- fail (printf "%s.name: repeats project %q of projects[%d]; each project needs its own" $at $name (get $byName $name)) -}}
 {{- end -}}
 {{- $_ := set $byName $name $i -}}
-{{- if hasKey $byNamespace $namespace -}}
-{{- fail (printf "%s.namespace: repeats namespace %q of projects[%d]; each project needs its own" $at $namespace (get $byNamespace $namespace)) -}}
+{{- /* projects may share a namespace; one manages it (reserved ones: none unless stated) */ -}}
+{{- $manage := not (has $namespace (list "default" "kube-system" "kube-public" "kube-node-lease")) -}}
+{{- if hasKey $pick "manageNamespace" -}}
+{{- $manage = eq (toString (get $pick "manageNamespace")) "true" -}}
 {{- end -}}
-{{- $_ := set $byNamespace $namespace $i -}}
+{{- $claims := list (list (printf "sa/%s/%s" $namespace $sa) "serviceAccount" (printf "ServiceAccount %q in namespace %q" $sa $namespace) "give each project its own ServiceAccount") -}}
+{{- if $manage -}}
+{{- $claims = append $claims (list (printf "ns/%s" $namespace) "namespace" (printf "namespace %q" $namespace) "each project needs its own, or add manageNamespace: false to all but one") -}}
+{{- end -}}
+{{- range $key := list "resourceQuota" "limitRange" -}}
+{{- if get $pick $key -}}
+{{- $claims = append $claims (list (printf "%s/%s" $key $namespace) $key (printf "the %s of namespace %q" $key $namespace) (printf "a namespace has one runnerkit %s; keep it on one project" $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $runner.type "gitlab" -}}
+{{- $claims = append $claims (list (printf "gitlab-manager/%s" $namespace) "namespace" (printf "the GitLab runner-manager Role in namespace %q" $namespace) "give each GitLab project its own namespace") -}}
+{{- end -}}
+{{- range $claim := $claims -}}
+{{- if hasKey $byNamespace (index $claim 0) -}}
+{{- fail (printf "%s.%s: repeats %s of projects[%d]; %s" $at (index $claim 1) (index $claim 2) (get $byNamespace (index $claim 0)) (index $claim 3)) -}}
+{{- end -}}
+{{- $_ := set $byNamespace (index $claim 0) $i -}}
+{{- end -}}
 
 {{- $grants := list -}}
 {{- $grantAt := dict -}}
@@ -137,10 +156,10 @@ Optional keys are read with get/hasKey: `helm lint --strict` fails on a missing 
 {{- if not $clusterWide -}}
 {{- $namespaces = prepend (get $g "namespaces" | default list) $namespace | uniq -}}
 {{- end -}}
-{{- $grants = append $grants (dict "name" $grantName "objectName" (printf "runnerkit-%s-%s" $name $grantName) "rules" $rules "clusterRole" $clusterRole "clusterWide" $clusterWide "namespaces" $namespaces) -}}
+{{- $grants = append $grants (dict "name" $grantName "objectName" (ternary (printf "runnerkit-%s-%s-%s" $specName $name $grantName) (printf "runnerkit-%s-%s" $name $grantName) $clusterWide) "rules" $rules "clusterRole" $clusterRole "clusterWide" $clusterWide "namespaces" $namespaces) -}}
 {{- end -}}
 
-{{- $project := dict "name" $name "namespace" $namespace "serviceAccount" $sa "runner" $runner "grants" $grants -}}
+{{- $project := dict "name" $name "namespace" $namespace "manageNamespace" $manage "serviceAccount" $sa "runner" $runner "grants" $grants -}}
 {{- range $key := list "namespaceLabels" "namespaceAnnotations" "serviceAccountAnnotations" -}}
 {{- $_ := set $project $key (merge (dict) (get $raw $key | default dict) (get $defaults $key | default dict)) -}}
 {{- end -}}

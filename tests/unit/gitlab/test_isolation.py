@@ -85,13 +85,13 @@ NS = {"web-app": {"kubernetes.io/metadata.name": "web-app"}, "cicd": {"kubernete
 def test_one_policy_and_binding_per_project_that_declares_gitlab_ids_or_groups():
     objects = [o for o in render(SPEC) if o["kind"] in POLICY_KINDS]
     names = sorted((o["kind"], o["metadata"]["name"]) for o in objects)
-    assert names == [("ValidatingAdmissionPolicy", "runnerkit-cicd-gitlab-isolation"),
-                     ("ValidatingAdmissionPolicy", "runnerkit-web-app-gitlab-isolation"),
-                     ("ValidatingAdmissionPolicyBinding", "runnerkit-cicd-gitlab-isolation"),
-                     ("ValidatingAdmissionPolicyBinding", "runnerkit-web-app-gitlab-isolation")]
+    assert names == [("ValidatingAdmissionPolicy", "runnerkit-iso-cicd-gitlab-isolation"),
+                     ("ValidatingAdmissionPolicy", "runnerkit-iso-web-app-gitlab-isolation"),
+                     ("ValidatingAdmissionPolicyBinding", "runnerkit-iso-cicd-gitlab-isolation"),
+                     ("ValidatingAdmissionPolicyBinding", "runnerkit-iso-web-app-gitlab-isolation")]
     binding = next(o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"
-                   and o["metadata"]["name"] == "runnerkit-web-app-gitlab-isolation")
-    assert binding["spec"] == {"policyName": "runnerkit-web-app-gitlab-isolation", "validationActions": ["Deny"]}
+                   and o["metadata"]["name"] == "runnerkit-iso-web-app-gitlab-isolation")
+    assert binding["spec"] == {"policyName": "runnerkit-iso-web-app-gitlab-isolation", "validationActions": ["Deny"]}
     assert binding["metadata"]["labels"]["runnerkit.io/spec"] == "iso"
 
 
@@ -103,7 +103,7 @@ def test_rendered_policies_pass_the_kubernetes_schema_strictly(version):
 
 
 def test_policy_matches_pod_creation_by_the_manager_in_the_tenant_namespace_only():
-    spec = policies()["runnerkit-web-app-gitlab-isolation"]["spec"]
+    spec = policies()["runnerkit-iso-web-app-gitlab-isolation"]["spec"]
     assert spec["failurePolicy"] == "Fail"
     assert spec["matchConstraints"]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "web-app"}}
@@ -113,12 +113,12 @@ def test_policy_matches_pod_creation_by_the_manager_in_the_tenant_namespace_only
 
 
 def test_own_project_is_allowed():
-    policy = policies()["runnerkit-web-app-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-web-app-gitlab-isolation"]
     assert admit(policy, pod(job_labels("4211", "platform/web")), MANAGER, NS["web-app"]) == (True, "valid")
 
 
 def test_foreign_project_is_denied_with_a_message_naming_both():
-    policy = policies()["runnerkit-web-app-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-web-app-gitlab-isolation"]
     allowed, message = admit(policy, pod(job_labels("4212", "platform/cicd")), MANAGER, NS["web-app"])
     assert not allowed
     assert message == ("runnerkit: namespace web-app takes GitLab Runner jobs only from project 4211; "
@@ -128,7 +128,7 @@ def test_foreign_project_is_denied_with_a_message_naming_both():
 @pytest.mark.parametrize("labels", [None, {}, {"app": "x"}, {ID_LABEL: ""}, {ID_LABEL: "42110"},
                                     {ID_LABEL: "421"}, {ID_LABEL: " 4211"}])
 def test_missing_or_look_alike_project_labels_are_denied(labels):
-    policy = policies()["runnerkit-web-app-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-web-app-gitlab-isolation"]
     allowed, message = admit(policy, pod(labels), MANAGER, NS["web-app"])
     assert not allowed
     if not labels or ID_LABEL not in labels or not labels[ID_LABEL]:
@@ -136,14 +136,14 @@ def test_missing_or_look_alike_project_labels_are_denied(labels):
 
 
 def test_pods_created_by_anyone_else_are_not_judged():
-    policy = policies()["runnerkit-web-app-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-web-app-gitlab-isolation"]
     for user in ("system:serviceaccount:web-app:web-app-ci", "system:serviceaccount:kube-system:replicaset-controller",
                  "system:serviceaccount:gitlab-runner:gitlab-runner-2", "admin"):
         assert admit(policy, pod(None), user, NS["web-app"]) == (True, "condition not met")
 
 
 def test_other_namespaces_are_not_selected():
-    policy = policies()["runnerkit-web-app-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-web-app-gitlab-isolation"]
     assert admit(policy, pod(None), MANAGER, NS["cicd"]) == (True, "namespace not selected")
 
 
@@ -161,7 +161,7 @@ def test_other_namespaces_are_not_selected():
     ("4211", "web", False),                     # web-app's project
 ])
 def test_group_rules(project_id, path, allowed):
-    policy = policies()["runnerkit-cicd-gitlab-isolation"]
+    policy = policies()["runnerkit-iso-cicd-gitlab-isolation"]
     assert admit(policy, pod(job_labels(project_id, path)), MANAGER, NS["cicd"])[0] is allowed
 
 
@@ -175,8 +175,8 @@ def test_sanitize_label_mirrors_gitlab_runner():
 
 def test_example_spec_renders_isolation_for_its_gitlab_projects():
     example = validate.loads(example_text())
-    assert sorted(policies(example)) == ["runnerkit-cicd-gitlab-isolation", "runnerkit-web-app-gitlab-isolation"]
-    assert policy_name(example.project("web-app")) == "runnerkit-web-app-gitlab-isolation"
+    assert sorted(policies(example)) == ["runnerkit-platform-ci-cicd-gitlab-isolation", "runnerkit-platform-ci-web-app-gitlab-isolation"]
+    assert policy_name(example.name, example.project("web-app")) == "runnerkit-platform-ci-web-app-gitlab-isolation"
 
 
 # -- is it enforced? ---------------------------------------------------------------------------

@@ -181,6 +181,12 @@ projects:
     access:
       - preset: arc-kube-mode
       - {preset: kpack-builder, clusterWide: true}
+  - {name: deployer, runner: gh, namespace: default, allowDefaultNamespace: true,
+     serviceAccount: deployer, limitRange: null}
+  - {name: checker, runner: gh, namespace: default, allowDefaultNamespace: true,
+     serviceAccount: checker, limitRange: null,
+     access: [{preset: viewer}]}
+  - {name: borrower, runner: gh, namespace: ci-mobile, manageNamespace: false, limitRange: null}
 """
 
 MINIMAL = """apiVersion: runnerkit.io/v1alpha1

@@ -96,9 +96,9 @@ def test_cluster_role_grants():
 """)
     assert by(objs, "RoleBinding", "runnerkit-app-build-service-user-role", "app")["roleRef"]["kind"] == "ClusterRole"
     assert by(objs, "RoleBinding", "runnerkit-app-viewer", "shared")["roleRef"]["name"] == "view"
-    assert by(objs, "ClusterRole", "runnerkit-app-nodes")["rules"][0]["resources"] == ["nodes"]
-    assert by(objs, "ClusterRoleBinding", "runnerkit-app-nodes")["roleRef"]["name"] == "runnerkit-app-nodes"
-    assert by(objs, "ClusterRoleBinding", "runnerkit-app-cluster-admin")["roleRef"]["name"] == "cluster-admin"
+    assert by(objs, "ClusterRole", "runnerkit-team-app-nodes")["rules"][0]["resources"] == ["nodes"]
+    assert by(objs, "ClusterRoleBinding", "runnerkit-team-app-nodes")["roleRef"]["name"] == "runnerkit-team-app-nodes"
+    assert by(objs, "ClusterRoleBinding", "runnerkit-team-app-cluster-admin")["roleRef"]["name"] == "cluster-admin"
     assert not [o for o in objs if o["kind"] == "Role" and "build-service" in o["metadata"]["name"]]
 
 
