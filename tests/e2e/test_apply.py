@@ -190,10 +190,13 @@ def test_prune_removes_undeclared_objects_but_keeps_namespaces(kube, kubeconfig,
     assert kube.get(BY_KIND["ServiceAccount"], "temp-ci", f"temp-{u}") is None
     assert kube.get(BY_KIND["Namespace"], f"temp-{u}") is not None
 
+    # The kept namespace was handed back: runnerkit's labels are gone, so it is no longer this
+    # spec's to prune (or any spec's to be refused), and the team's data stays.
+    labels = kube.get(BY_KIND["Namespace"], f"temp-{u}")["metadata"]["labels"]
+    assert not {k for k in labels if k.startswith("runnerkit.io/") or k == "app.kubernetes.io/managed-by"}
     again = cli_run("apply", path, "--kubeconfig", kubeconfig, "--prune", "--prune-namespaces")
-    assert f"namespace/temp-{u} pruned" in again.out
-    ns = kube.get(BY_KIND["Namespace"], f"temp-{u}")
-    assert ns is None or ns["metadata"].get("deletionTimestamp")
+    assert f"namespace/temp-{u}" not in again.out
+    kube.delete({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"temp-{u}"}})
 
 
 def test_two_spec_files_never_prune_or_take_over_each_other(kube, kubeconfig, provisioned, cli_run, tmp_path, unique):
