@@ -297,7 +297,7 @@ def test_require_isolation_fails_before_any_write_on_a_cluster_without_admission
         served = cli_run("apply", path, "--kubeconfig", kubeconfig, "--require-isolation", "-o", "json")
         assert served.code == 0 and "does not serve" not in served.err + served.out, served
         policies = kube.list_objects(BY_KIND["ValidatingAdmissionPolicy"], f"runnerkit.io/spec=e2e-{unique}")
-        assert [p["metadata"]["name"] for p in policies] == ["runnerkit-web-gitlab-isolation"]
+        assert [p["metadata"]["name"] for p in policies] == [f"runnerkit-e2e-{unique}-web-gitlab-isolation"]
     finally:
         apply.delete(kube, f"e2e-{unique}", namespaces=True)
 
