@@ -224,7 +224,7 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
         binding_findings(crb, True)
     for rb in inv.role_bindings:
         binding_findings(rb, False)
-    for f in runner_config_findings(inv.config_maps):
+    for f in runner_config_findings(inv.config_maps, inv, index):
         if focus is not None and f.namespace not in focus:
             continue
         if f.namespace == BOOTSTRAP_NAMESPACE and not scope.include_system:

@@ -13,6 +13,8 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = None  # type: ignore[assignment]  # the module or None: parse_toml falls back to tomlkit
 
 from ..model.findings import HIGH, MEDIUM, Check, Finding, make_finding
+from ..model.rbac import RoleIndex
+from .audit_runner_rules import SETTING_CHECKS, Listed, reach, reach_text, setting_findings
 from .template import TEMPLATE_KEY
 
 CONFIG_KEY = "config.toml"
@@ -41,7 +43,7 @@ RUNNER_CHECKS = (
           "`gitlab-runner register --template-config` merges only the first [[runners]] entry: the "
           "settings in the others (often the restrictive ones) are silently ignored",
           "keep exactly one [[runners]] section in config.template.toml"),
-)
+) + SETTING_CHECKS
 _BY_ID = {c.id: c for c in RUNNER_CHECKS}
 
 # A regex that allows all of these allows anything a job could ask for.
@@ -146,19 +148,31 @@ def finding(check: str, subject: str, rule: str = "", namespace: str | None = No
     return make_finding(_BY_ID[check], subject, rule=rule, namespace=namespace, detail=detail)
 
 
-def runner_config_findings(config_maps: list[dict]) -> list[Finding]:
+def runner_config_findings(config_maps: list[dict], inv: Listed | None = None,
+                           index: RoleIndex | None = None) -> list[Finding]:
+    """Findings for every GitLab Runner config; with the listed ServiceAccounts and bindings (`inv`,
+    `index`) also one INFO line per runner of what its jobs reach."""
     out = []
     for cm in config_maps:
         meta = cm.get("metadata") or {}
         ns = meta.get("namespace")
         who = f"ConfigMap {ns}/{meta.get('name')}"
-        for key, doc in runner_documents(cm):
+        docs = runner_documents(cm)
+        reach_key = docs[0][0] if docs else ""  # the template when there is one: it is what registers
+        for key, doc in docs:
             entries = runner_entries(doc)
             if key == TEMPLATE_KEY and len(entries) > 1:
                 out.append(finding("multiple-runners-template", who, rule=f"{key}: {len(entries)} [[runners]]",
                                    namespace=ns))
             for i, entry in enumerate(entries):
-                for name, value in sorted(_kubernetes(entry).items()):
+                kube = _kubernetes(entry)
+                shared = bool(kube.get("namespace_overwrite_allowed"))
+                out += setting_findings(kube, f"{key} [[runners]][{i}].kubernetes", who, ns, shared)
+                if inv is not None and index is not None and key == reach_key:
+                    label = entry.get("name") or f"[[runners]][{i}]"
+                    out.append(finding("runner-reach", f"{who} runner {label}", namespace=ns,
+                                       rule=reach_text(*reach(kube, ns or "", inv, index))))
+                for name, value in sorted(kube.items()):
                     where = f"{key} [[runners]][{i}].kubernetes.{name} = {_toml_value(value)}"
                     if name == BEARER_KEY:
                         if value is True:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-CRITICAL, HIGH, MEDIUM = "CRITICAL", "HIGH", "MEDIUM"
-SEVERITIES = (CRITICAL, HIGH, MEDIUM)
+CRITICAL, HIGH, MEDIUM, INFO = "CRITICAL", "HIGH", "MEDIUM", "INFO"
+SEVERITIES = (CRITICAL, HIGH, MEDIUM, INFO)  # INFO never fails --fail-on
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 

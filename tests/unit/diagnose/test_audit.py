@@ -51,8 +51,18 @@ def rule(groups, resources, verbs, names=None):
     return out
 
 
+# The runner-setting checks and reach lines have their own tests (test_audit_runner_rules.py).
+RUNNER_SETTING_CHECKS = {"runner-privileged", "runner-any-image", "runner-pull-policy", "pod-overwrite-one-namespace",
+                         "namespace-per-job", "helper-image-override", "runner-reach"}
+
+
+def old(report) -> list:
+    return [f for f in report.findings if f.check not in RUNNER_SETTING_CHECKS]
+
+
 def keys(report):
-    return {(f.severity, f.check, f.subject, f.binding) for f in report.findings}
+    return {(f.severity, f.check, f.subject, f.binding) for f in report.findings
+            if f.check not in RUNNER_SETTING_CHECKS}
 
 
 def fixture_objects(name: str) -> list[dict]:
@@ -173,7 +183,7 @@ def test_runner_namespace_accounts_with_cluster_wide_rights():
                                  "ClusterRoleBinding/runner-view")}
     # namespaces of a spec count too
     with_spec = audit(inv, Scope(spec_namespaces=frozenset({"apps"})))
-    assert {f.subject for f in with_spec.findings} == {"ServiceAccount gitlab-runner/gitlab-runner",
+    assert {f.subject for f in old(with_spec)} == {"ServiceAccount gitlab-runner/gitlab-runner",
                                                         "ServiceAccount apps/bot"}
 
 
@@ -215,7 +225,7 @@ def test_namespace_scope_filters_bindings_and_cluster_bindings_by_subject_namesp
     runner_cm = {"metadata": {"name": "r", "namespace": "b"}, "data": {"config.template.toml": "[[runners]]\n"}}
     only_runners = audit(Inventory(**{**inv.__dict__, "config_maps": [runner_cm]}), Scope(runner_namespaces_only=True))
     # b is a runner namespace: its own accounts, and whatever is bound in it, count
-    assert {(f.subject, f.binding) for f in only_runners.findings} == {
+    assert {(f.subject, f.binding) for f in old(only_runners)} == {
         ("ServiceAccount b/bot", "ClusterRoleBinding/theirs"), ("ServiceAccount b/bot", "RoleBinding/admin -n b"),
         ("ServiceAccount a/bot", "RoleBinding/to-a -n b")}
 
@@ -255,13 +265,13 @@ def runner_cm(template: str, ns: str = "gitlab", name: str = "runner", config: s
 def test_the_already_overwrite_fixture_is_flagged():
     cm = [o for o in fixture_objects("already-overwrite.yaml") if o["kind"] == "ConfigMap"][0]
     report = audit(inventory(config_maps=[cm]))
-    assert [(f.severity, f.check, f.rule) for f in report.findings] == [
+    assert [(f.severity, f.check, f.rule) for f in old(report)] == [
         ("HIGH", "overwrite-any", 'config.template.toml [[runners]][0].kubernetes.namespace_overwrite_allowed = ".*"'),
         ("HIGH", "overwrite-any",
          'config.template.toml [[runners]][0].kubernetes.service_account_overwrite_allowed = ".*"'),
     ]
-    assert all(f.subject == "ConfigMap gitlab-runner/gitlab-runner" and f.binding == "" for f in report.findings)
-    assert "configure-runner" in report.findings[0].fix
+    assert all(f.subject == "ConfigMap gitlab-runner/gitlab-runner" and f.binding == "" for f in old(report))
+    assert "configure-runner" in old(report)[0].fix
 
 
 def test_runner_template_checks():
@@ -279,7 +289,7 @@ def test_runner_template_checks():
     bearer_token_overwrite_allowed = false
 """
     report = audit(inventory(config_maps=[runner_cm(template)]))
-    assert [(f.severity, f.check, f.rule) for f in report.findings] == [
+    assert [(f.severity, f.check, f.rule) for f in old(report)] == [
         ("MEDIUM", "bearer-token-overwrite", "config.template.toml [[runners]][0].kubernetes.bearer_token_overwrite_allowed = true"),
         ("MEDIUM", "multiple-runners-template", "config.template.toml: 2 [[runners]]"),
         ("MEDIUM", "overwrite-any-other", 'config.template.toml [[runners]][0].kubernetes.node_selector_overwrite_allowed = ".*"'),
@@ -292,11 +302,11 @@ def test_config_maps_that_are_not_runner_configs_are_ignored():
     other = {"metadata": {"name": "app", "namespace": "web"},
              "data": {"config.toml": 'title = "x"\n[server]\nnamespace_overwrite_allowed = ".*"\n'}}
     broken = runner_cm("[[runners]\n")
-    assert audit(inventory(config_maps=[other, broken])).findings == []
+    assert old(audit(inventory(config_maps=[other, broken]))) == []
     assert runner_namespaces([other]) == set()
     full_config = runner_cm("", config='concurrent = 4\n[[runners]]\n[runners.kubernetes]\n'
                                        'service_account_overwrite_allowed = ".*"\n')
-    assert [f.rule for f in audit(inventory(config_maps=[full_config])).findings] == [
+    assert [f.rule for f in old(audit(inventory(config_maps=[full_config])))] == [
         'config.toml [[runners]][0].kubernetes.service_account_overwrite_allowed = ".*"']
 
 
@@ -316,16 +326,21 @@ def test_table_json_and_sarif():
     assert header.split() == ["SEVERITY", "CHECK", "SUBJECT", "BINDING", "RULE"]
     assert first.split()[:2] == ["CRITICAL", "default-sa-admin"] and "ClusterRoleBinding/oops" in first
     assert "default-sa-admin (CRITICAL)" in table and "  why: " in table and "  fix: " in table
-    assert table.rstrip().endswith("3 findings (1 critical, 2 high); audited 1 ClusterRoles, 0 Roles, "
+    assert table.rstrip().endswith("6 findings (1 critical, 2 high, 2 medium, 1 info); audited 1 ClusterRoles, 0 Roles, "
                                    "1 ClusterRoleBindings, 0 RoleBindings, 1 ServiceAccounts, 1 ConfigMaps")
     data = json.loads(json.dumps(audit_report.to_json(report)))
     assert [(f["severity"], f["check"]) for f in data["findings"]] == [
-        ("CRITICAL", "default-sa-admin"), ("HIGH", "overwrite-any"), ("HIGH", "overwrite-any")]
+        ("CRITICAL", "default-sa-admin"), ("HIGH", "overwrite-any"), ("HIGH", "overwrite-any"),
+        ("MEDIUM", "runner-any-image"), ("MEDIUM", "runner-any-image"), ("INFO", "runner-reach")]
+    assert data["findings"][-1]["rule"] == "jobs may run as default in gitlab-runner; default may read secrets in every namespace"
     assert set(data["findings"][0]) >= {"subject", "binding", "role", "rule", "why", "fix", "namespace"}
     sarif = audit_report.to_sarif(report)
     run = sarif["runs"][0]
     assert sarif["version"] == "2.1.0" and {r["id"] for r in run["tool"]["driver"]["rules"]} == set(CHECKS)
-    assert [r["ruleId"] for r in run["results"]] == ["default-sa-admin", "overwrite-any", "overwrite-any"]
+    assert [r["ruleId"] for r in run["results"]] == ["default-sa-admin", "overwrite-any", "overwrite-any",
+                                                     "runner-any-image", "runner-any-image", "runner-reach"]
+    assert [r["level"] for r in run["results"]][-3:] == ["warning", "warning", "note"]
+    assert "default may read secrets in every namespace" in run["results"][-1]["message"]["text"]
     assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
         "cluster/ClusterRoleBinding/oops"
     assert run["results"][1]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
