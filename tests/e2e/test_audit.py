@@ -76,7 +76,10 @@ def test_seeded_scenario_gives_exactly_these_findings(kubeconfig, bad_cluster, u
     r = run_cli("audit", "--kubeconfig", kubeconfig, *scope, "-o", "json")
     assert r.code == 1, r
     template = "config.template.toml [[runners]][0].kubernetes."
-    assert findings(r) == {
+    reach = [f for f in findings(r) if f[1] == "runner-reach"]
+    assert findings(r) - set(reach) == {
+        ("MEDIUM", "runner-any-image", f"ConfigMap {runner}/gitlab-runner", "", template[:-1] + ".allowed_images is empty"),
+        ("MEDIUM", "runner-any-image", f"ConfigMap {runner}/gitlab-runner", "", template[:-1] + ".allowed_services is empty"),
         ("CRITICAL", "default-sa-admin", f"ServiceAccount {runner}/default", f"ClusterRoleBinding/rkaud-{unique}-admin",
          'apiGroups: ["*"] resources: ["*"] verbs: ["*"]'),
         ("HIGH", "overwrite-any", f"ConfigMap {runner}/gitlab-runner", "", template + 'namespace_overwrite_allowed = ".*"'),
@@ -86,6 +89,15 @@ def test_seeded_scenario_gives_exactly_these_findings(kubeconfig, bad_cluster, u
          'apiGroups: [""] resources: [secrets] verbs: [get, list]'),
     }
     assert runner in json.loads(r.out)["runnerNamespaces"]
+    # ".*" regexes: jobs reach every listed ServiceAccount, the seeded ones among them, and the
+    # bindings seeded above give them secrets everywhere (no extra request: audit's own lists).
+    (line,) = reach
+    assert line[0] == "INFO" and line[2] == f"ConfigMap {runner}/gitlab-runner runner [[runners]][0]"
+    runs_as = dict(part.rsplit(" in ", 1)[::-1] for part in line[4].removeprefix("jobs may run as ").split("; ")
+                   if " in " in part and "may read" not in part)
+    assert "deployer" in runs_as[app].split(", ") and "default" in runs_as[runner].split(", ")
+    assert "deployer may read secrets in every namespace" in line[4]
+    assert "default may read secrets in every namespace" in line[4]
 
     table = run_cli("audit", "--kubeconfig", kubeconfig, *scope)
     assert table.code == 1
@@ -93,15 +105,17 @@ def test_seeded_scenario_gives_exactly_these_findings(kubeconfig, bad_cluster, u
     assert lines[0].split() == ["SEVERITY", "CHECK", "SUBJECT", "BINDING", "RULE"]
     assert lines[1].split()[:5] == ["CRITICAL", "default-sa-admin", "ServiceAccount", f"{runner}/default",
                                     f"ClusterRoleBinding/rkaud-{unique}-admin"]
-    assert "4 findings (1 critical, 3 high)" in table.out
+    assert "7 findings (1 critical, 3 high, 2 medium, 1 info)" in table.out
 
     assert run_cli("audit", "--kubeconfig", kubeconfig, *scope, "--fail-on", "critical").code == 1
     assert run_cli("audit", "--kubeconfig", kubeconfig, *scope, "--fail-on", "none").code == 0
     only_runners = run_cli("audit", "--kubeconfig", kubeconfig, *scope, "--runner-namespaces-only", "-o", "json")
-    assert {f[2] for f in findings(only_runners)} == {f"ServiceAccount {runner}/default", f"ConfigMap {runner}/gitlab-runner"}
+    assert {f[2] for f in findings(only_runners)} == {f"ServiceAccount {runner}/default", f"ConfigMap {runner}/gitlab-runner",
+                                                       f"ConfigMap {runner}/gitlab-runner runner [[runners]][0]"}
     sarif = json.loads(run_cli("audit", "--kubeconfig", kubeconfig, *scope, "-o", "sarif").out)
     assert sorted(res["ruleId"] for res in sarif["runs"][0]["results"]) == [
-        "default-sa-admin", "overwrite-any", "overwrite-any", "secrets-cluster-wide"]
+        "default-sa-admin", "overwrite-any", "overwrite-any", "runner-any-image", "runner-any-image",
+        "runner-reach", "secrets-cluster-wide"]
 
 
 def test_exit_codes_follow_the_worst_finding(kube, kubeconfig, bad_cluster):
