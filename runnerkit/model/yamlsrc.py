@@ -87,7 +87,12 @@ def parse(text: str, filename: str) -> Located:
             return [build(item, path + (i,)) for i, item in enumerate(node.value)]
         return _constructor.construct_object(node)
 
-    return Located(filename, build(root, ()), lines)
+    try:
+        return Located(filename, build(root, ()), lines)
+    except yaml.constructor.ConstructorError as e:  # a tag the safe loader has no type for (`=`, !!python/...)
+        mark = e.problem_mark or e.context_mark
+        raise InputError(f"{filename}:{mark.line + 1 if mark else 1}: not valid here: {e.problem}; "
+                         "write plain YAML values") from None
 
 
 def check_tree(root: yaml.Node | None, filename: str) -> None:

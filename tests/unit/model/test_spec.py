@@ -175,3 +175,11 @@ def test_a_spec_without_projects_is_refused():
 def test_missing_file_says_how_to_start():
     with pytest.raises(InputError, match="runnerkit init"):
         read_spec("/nonexistent/runnerkit.yaml")
+
+
+@pytest.mark.parametrize("text", ["=", "metadata: !!python/name:os.system x\n", "a: !!binary 'not base64!'\n"])
+def test_values_the_safe_loader_cannot_build_are_one_line_of_bad_input(text):
+    with pytest.raises(InputError) as e:
+        validate.loads(text, "runnerkit.yaml")
+    assert str(e.value).startswith("runnerkit.yaml:1: not valid here: ")
+    assert "\n" not in str(e.value)
