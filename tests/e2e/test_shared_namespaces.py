@@ -104,8 +104,15 @@ def test_a_kept_namespace_loses_our_labels_so_another_spec_can_manage_it(kube, k
         labels = kube.get(NS, f"team-{u}")["metadata"]["labels"]
         assert labels == {"kubernetes.io/metadata.name": f"team-{u}"}  # ours (and tier) gone, the server's stays
         assert not (kube.get(NS, f"team-{u}")["metadata"].get("annotations") or {}).get("runnerkit.io/applied")
+        # Unlabelled now, so never adopted silently: used as is, until the spec says adoptNamespace.
+        used = apply_json(second, kubeconfig)
+        assert any(o["kind"] == "Namespace" and o["action"] == "used" for o in used["objects"]), used
+        assert "runnerkit.io/spec" not in kube.get(NS, f"team-{u}")["metadata"]["labels"]
+        second.write_text(spec(f"second-{u}", f"  - {{name: app, runner: gh, namespace: team-{u}, "
+                                               "adoptNamespace: true}\n"))
         taken = apply_json(second, kubeconfig)
         assert any(o["kind"] == "Namespace" and o["action"] == "configured" for o in taken["objects"]), taken
+        assert kube.get(NS, f"team-{u}")["metadata"]["labels"]["runnerkit.io/spec"] == f"second-{u}"
     finally:
         run_cli("delete", second, "--delete-namespaces", "--kubeconfig", kubeconfig)
         run_cli("delete", first, "--delete-namespaces", "--kubeconfig", kubeconfig)
