@@ -4,7 +4,8 @@
 
 The count is taken at urllib3's connection pool, below runnerkit and the kubernetes client, so it
 does not rely on runnerkit's own bookkeeping (its `requests` figure is checked against it). Every
-attempt counts, retries included.
+attempt counts, retries included; a server-side dry run (`dryRun=All`, e.g. the check apply makes
+before its first write) counts as a request but not as a write.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def main() -> int:
     original = urllib3.connectionpool.HTTPConnectionPool.urlopen
 
     def counting_urlopen(self, method, url, *args, **kwargs):
+        name = f"{method} (dry run)" if "dryRun=All" in url else method
         with lock:
-            counts[method] = counts.get(method, 0) + 1
+            counts[name] = counts.get(name, 0) + 1
         return original(self, method, url, *args, **kwargs)
 
     urllib3.connectionpool.HTTPConnectionPool.urlopen = counting_urlopen

@@ -114,6 +114,10 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
     changes = plan(desired, live, spec_name, prune=prune, prune_namespaces=prune_namespaces, adopt=adopt)
     if not force:
         refuse_foreign(client, _deleted_namespaces(changes), spec_name, "--prune-namespaces")
+    if not dry_run and any(c.action == CREATE for c in changes):
+        # Something new: what the server would refuse is refused before the first write. Objects in
+        # namespaces this run creates cannot be dry-run; the spec loader checked those.
+        send(client, [c for c in changes if c.action != PRUNE], dry_run=True)
     responses = send(client, changes, dry_run)
     if dry_run and any(c.obj["metadata"].get("namespace") in _new_namespaces(changes) for c in changes):
         notes.append("objects in namespaces this run would create were not validated by the server "

@@ -122,6 +122,21 @@ def test_a_refused_isolation_policy_stops_before_the_grants_it_guards():
     assert client.writes == []
 
 
+def test_what_the_server_refuses_is_refused_by_a_dry_run_before_the_first_write():
+    client = FakeClient()
+    apply.apply(client, desired(WEB), "team")  # web exists now; api and its objects are new
+    client.writes.clear()
+
+    def refuse(obj: dict):  # e.g. an admission webhook or a quota the spec loader cannot know
+        return Forbidden("rolebindings is forbidden by admission (403 Forbidden)", 403) \
+            if obj["kind"] == "RoleBinding" and obj["metadata"]["namespace"] == "web" else None
+
+    client.refuse = refuse
+    with pytest.raises(Forbidden, match="forbidden by admission"):
+        apply.apply(client, desired(WEB + "      - {preset: viewer}\n", API), "team")
+    assert client.writes == []  # not even the new namespace api
+
+
 def test_kinds_the_server_does_not_serve_are_skipped_with_a_note():
     client = FakeClient(unserved={"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
     result = apply.apply(client, desired(WEB), "team")
