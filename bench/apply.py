@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -51,27 +52,30 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig, kubectl = b.find_kubeconfig(args.kubeconfig), b.find_kubectl(args.kubectl)
     admin = b.admin_client(kubeconfig)
     work = Path(tempfile.mkdtemp(prefix="runnerkit-bench-"))
-    b.timed([kubectl, "--kubeconfig", kubeconfig, "--cache-dir", str(work / "kubectl-cache"), "api-resources"])
-    results = []
-    for n in args.projects:
-        samples = {step: {"runnerkit": [], "kubectl": []} for step in STEPS}
-        for rep in range(args.repetitions):
-            order = ("runnerkit", "kubectl") if rep % 2 == 0 else ("kubectl", "runnerkit")
-            prefix = f"rkb{b.run_id()}"
-            try:
-                one_repetition(n, prefix, order, samples, kubeconfig, kubectl, work, args.settle)
-            finally:
-                waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
-                print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
-        for step in STEPS:
-            results.append(summarise(n, step, samples[step]))
-    report = {"benchmark": "apply", "machine": b.machine(), "kubectl": kubectl_version(kubectl),
-              "repetitions": args.repetitions, "results": results, "targets": targets(results)}
-    print(render_table(results))
-    for line in report["targets"]:
-        print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
-    b.write_json(args.json, report)
-    return 0
+    try:
+        b.timed([kubectl, "--kubeconfig", kubeconfig, "--cache-dir", str(work / "kubectl-cache"), "api-resources"])
+        results = []
+        for n in args.projects:
+            samples = {step: {"runnerkit": [], "kubectl": []} for step in STEPS}
+            for rep in range(args.repetitions):
+                order = ("runnerkit", "kubectl") if rep % 2 == 0 else ("kubectl", "runnerkit")
+                prefix = f"rkb{b.run_id()}"
+                try:
+                    one_repetition(n, prefix, order, samples, kubeconfig, kubectl, work, args.settle)
+                finally:
+                    waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
+                    print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
+            for step in STEPS:
+                results.append(summarise(n, step, samples[step]))
+        report = {"benchmark": "apply", "machine": b.machine(), "kubectl": kubectl_version(kubectl),
+                  "repetitions": args.repetitions, "results": results, "targets": targets(results)}
+        print(render_table(results))
+        for line in report["targets"]:
+            print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
+        b.write_json(args.json, report)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # no runnerkit-bench-* left in /tmp
 
 
 def one_repetition(n: int, prefix: str, order: tuple[str, str], samples: dict, kubeconfig: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -42,37 +43,40 @@ def main(argv: list[str] | None = None) -> int:
     kubeconfig = b.find_kubeconfig(args.kubeconfig)
     admin = b.admin_client(kubeconfig)
     work = Path(tempfile.mkdtemp(prefix="runnerkit-bench-"))
-    prefix = f"rka{b.run_id()}"
-    before = measure("before seeding", kubeconfig, work, args.repetitions)
     try:
-        seeded, seconds = seed(admin, prefix, args.namespaces, args.bindings, args.service_accounts)
-        print(f"  seeded {seeded} objects in {seconds:.1f}s", file=sys.stderr)
-        time.sleep(2)  # let controllers finish (token Secrets for the new ServiceAccounts)
-        after = measure(f"{args.bindings} RoleBindings, {args.service_accounts} ServiceAccounts",
-                        kubeconfig, work, args.repetitions, prefix)
+        prefix = f"rka{b.run_id()}"
+        before = measure("before seeding", kubeconfig, work, args.repetitions)
+        try:
+            seeded, seconds = seed(admin, prefix, args.namespaces, args.bindings, args.service_accounts)
+            print(f"  seeded {seeded} objects in {seconds:.1f}s", file=sys.stderr)
+            time.sleep(2)  # let controllers finish (token Secrets for the new ServiceAccounts)
+            after = measure(f"{args.bindings} RoleBindings, {args.service_accounts} ServiceAccounts",
+                            kubeconfig, work, args.repetitions, prefix)
+        finally:
+            waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
+            print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
+        results = [before, after]
+        constant = before["requests"] == after["requests"]
+        print(b.table(["cluster", "RoleBindings", "ServiceAccounts", "median s", "requests", "findings"],
+                      [[r["cluster"], r["audited"].get("RoleBindings"),
+                        r["audited"].get("ServiceAccounts"),
+                        r["median"], r["requests"], r["findings"]] for r in results]))
+        checks = [
+            {"target": "audit request count independent of the number of bindings", "met": constant,
+             "measured": f"{before['requests']} requests before seeding, {after['requests']} after"},
+            {"target": f"audit of the seeded cluster under {TARGET_SECONDS:.0f} s",
+             "met": after["median"] < TARGET_SECONDS, "measured": f"{after['median']:.2f}s"},
+        ]
+        for line in checks:
+            print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
+        b.write_json(args.json, {"benchmark": "audit", "machine": b.machine(), "repetitions": args.repetitions,
+                                 "seeded": {"bindings": args.bindings, "serviceAccounts": args.service_accounts,
+                                            "namespaces": args.namespaces, "prefix": prefix,
+                                            "seconds": round(seconds, 2)},
+                                 "results": results, "targets": checks})
+        return 0
     finally:
-        waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
-        print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
-    results = [before, after]
-    constant = before["requests"] == after["requests"]
-    print(b.table(["cluster", "RoleBindings", "ServiceAccounts", "median s", "requests", "findings"],
-                  [[r["cluster"], r["audited"].get("RoleBindings"),
-                    r["audited"].get("ServiceAccounts"),
-                    r["median"], r["requests"], r["findings"]] for r in results]))
-    checks = [
-        {"target": "audit request count independent of the number of bindings", "met": constant,
-         "measured": f"{before['requests']} requests before seeding, {after['requests']} after"},
-        {"target": f"audit of the seeded cluster under {TARGET_SECONDS:.0f} s",
-         "met": after["median"] < TARGET_SECONDS, "measured": f"{after['median']:.2f}s"},
-    ]
-    for line in checks:
-        print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
-    b.write_json(args.json, {"benchmark": "audit", "machine": b.machine(), "repetitions": args.repetitions,
-                             "seeded": {"bindings": args.bindings, "serviceAccounts": args.service_accounts,
-                                        "namespaces": args.namespaces, "prefix": prefix,
-                                        "seconds": round(seconds, 2)},
-                             "results": results, "targets": checks})
-    return 0
+        shutil.rmtree(work, ignore_errors=True)  # no runnerkit-bench-* left in /tmp
 
 
 def seed(client, prefix: str, namespaces: int, bindings: int, service_accounts: int) -> tuple[int, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,36 +28,39 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="runnerkit-bench-"))
-    spec = b.write_spec(work, "bench-render", "render", args.projects)
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "RUNNERKIT_E2E_KUBECONFIG")}
-    env["KUBECONFIG"] = str(work / "no-such-kubeconfig")  # proves nothing reaches for a cluster
-    rk = b.runnerkit_argv()
-    commands = [
-        ("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"], None, None),
-        ("runnerkit --help", [*rk, "--help"], HELP_TARGET, None),
-        (f"runnerkit render ({args.projects} projects)", [*rk, "render", str(spec)], RENDER_TARGET,
-         6 * args.projects),
-    ]
-    results = []
-    for name, argv_, target, objects in commands:
-        runs = [b.timed(argv_, env=env) for _ in range(args.repetitions)]
-        if objects is not None:
-            rendered = sum(1 for line in runs[0].out.splitlines() if line.startswith("kind: "))
-            if rendered != objects:
-                raise SystemExit(f"bench: {name} printed {rendered} objects, expected {objects}")
-        seconds = [r.seconds for r in runs]
-        median = b.median(seconds)
-        results.append({"command": name, "argv": argv_[len(rk):] if argv_[:len(rk)] == rk else argv_,
-                        "seconds": [round(s, 4) for s in seconds], "median": round(median, 4),
-                        "min": round(min(seconds), 4), "target": target,
-                        "met": None if target is None else median < target})
-        print(f"  {name}: median {median:.3f}s", file=sys.stderr)
-    print(b.table(["command", "median s", "min s", "target s", "met"],
-                  [[r["command"], r["median"], r["min"], r["target"],
-                    None if r["met"] is None else ("yes" if r["met"] else "NO")] for r in results]))
-    b.write_json(args.json, {"benchmark": "startup", "machine": b.machine(), "repetitions": args.repetitions,
-                             "runnerkit": " ".join(rk), "results": results})
-    return 0
+    try:
+        spec = b.write_spec(work, "bench-render", "render", args.projects)
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "RUNNERKIT_E2E_KUBECONFIG")}
+        env["KUBECONFIG"] = str(work / "no-such-kubeconfig")  # proves nothing reaches for a cluster
+        rk = b.runnerkit_argv()
+        commands = [
+            ("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"], None, None),
+            ("runnerkit --help", [*rk, "--help"], HELP_TARGET, None),
+            (f"runnerkit render ({args.projects} projects)", [*rk, "render", str(spec)], RENDER_TARGET,
+             6 * args.projects),
+        ]
+        results = []
+        for name, argv_, target, objects in commands:
+            runs = [b.timed(argv_, env=env) for _ in range(args.repetitions)]
+            if objects is not None:
+                rendered = sum(1 for line in runs[0].out.splitlines() if line.startswith("kind: "))
+                if rendered != objects:
+                    raise SystemExit(f"bench: {name} printed {rendered} objects, expected {objects}")
+            seconds = [r.seconds for r in runs]
+            median = b.median(seconds)
+            results.append({"command": name, "argv": argv_[len(rk):] if argv_[:len(rk)] == rk else argv_,
+                            "seconds": [round(s, 4) for s in seconds], "median": round(median, 4),
+                            "min": round(min(seconds), 4), "target": target,
+                            "met": None if target is None else median < target})
+            print(f"  {name}: median {median:.3f}s", file=sys.stderr)
+        print(b.table(["command", "median s", "min s", "target s", "met"],
+                      [[r["command"], r["median"], r["min"], r["target"],
+                        None if r["met"] is None else ("yes" if r["met"] else "NO")] for r in results]))
+        b.write_json(args.json, {"benchmark": "startup", "machine": b.machine(), "repetitions": args.repetitions,
+                                 "runnerkit": " ".join(rk), "results": results})
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # no runnerkit-bench-* left in /tmp
 
 
 if __name__ == "__main__":

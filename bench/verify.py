@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,21 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     kubectl = args.kubectl or find_kubectl()
     admin = b.admin_client(kubeconfig)
     work = Path(tempfile.mkdtemp(prefix="runnerkit-bench-"))
-    results = []
-    for n in args.projects:
-        prefix = f"rkv{b.run_id()}"
-        try:
-            results.append(one_size(n, prefix, kubeconfig, kubectl, work, args))
-        finally:
-            waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
-            print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
-    checks = targets(results)
-    print(render_table(results))
-    for line in checks:
-        print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
-    b.write_json(args.json, {"benchmark": "verify", "machine": b.machine(), "kubectl": kubectl_version(kubectl),
-                             "results": results, "targets": checks})
-    return 0
+    try:
+        results = []
+        for n in args.projects:
+            prefix = f"rkv{b.run_id()}"
+            try:
+                results.append(one_size(n, prefix, kubeconfig, kubectl, work, args))
+            finally:
+                waited = b.delete_namespaces(admin, prefix, wait=0 if args.no_wait else 900)
+                print(f"  cleaned up {prefix}* ({waited:.0f}s)", file=sys.stderr)
+        checks = targets(results)
+        print(render_table(results))
+        for line in checks:
+            print(f"target: {line['target']}: {'met' if line['met'] else 'NOT met'} ({line['measured']})")
+        b.write_json(args.json, {"benchmark": "verify", "machine": b.machine(), "kubectl": kubectl_version(kubectl),
+                                 "results": results, "targets": checks})
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # no runnerkit-bench-* left in /tmp
 
 
 def find_kubectl() -> str:

@@ -17,11 +17,14 @@ from typing import NoReturn
 from .. import __version__
 from ..errors import RunnerkitError
 from ..model.redact import RedactingStream
+from . import globals as globals_
+from .terminal import Styled
 
 INTERNAL_ERROR = 4
 REPORT_AT = "https://github.com/runnerkit/runnerkit/issues"
 
-COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose", "credential")
+COMMAND_MODULES = ("core", "gitlab", "github", "kubeconfig", "snippet", "diagnose", "credential", "export",
+                   "completion")
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"runnerkit {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors (secrets masked)")
+    globals_.add_top_level(parser)
     parser.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                         help="total time for one API request with its retries (default: 60)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -66,12 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(commands)
+    globals_.add_debug_everywhere(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(stdout), RedactingStream(stderr)
+    # Styled: marks and colour only on a terminal, ASCII where the encoding cannot show them.
+    sys.stdout, sys.stderr = RedactingStream(Styled(stdout)), RedactingStream(Styled(stderr))
     try:
         return _main(argv)
     finally:
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(globals_.normalize(sys.argv[1:] if argv is None else list(argv)))
+    globals_.resolve_output(args, parser)
     from ..model.retry import set_deadline
 
     set_deadline(args.timeout)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ..cluster.protocol import Client
     from ..model.spec import Spec
 
+from . import globals as globals_
+
 DEFAULT_SPEC = "runnerkit.yaml"
 
 
@@ -28,15 +30,16 @@ def add_spec_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_kube_options(p: argparse.ArgumentParser) -> None:
+    # default=SUPPRESS: the top-level parser holds the defaults (see globals.py)
     g = p.add_argument_group("cluster access (resolved like kubectl)")
-    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, "
-                                        "then the pod's in-cluster ServiceAccount)")
-    g.add_argument("--context", help="kubeconfig context to use (default: the current context)")
+    g.add_argument("--kubeconfig", default=argparse.SUPPRESS,
+                   help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then the pod's "
+                        "in-cluster ServiceAccount)")
+    g.add_argument("--context", default=argparse.SUPPRESS,
+                   help="kubeconfig context to use (default: the current context)")
 
 
-def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
-    p.add_argument("-o", "--output", choices=choices, default=default,
-                   help=f"output format (default: {default})")
+add_output = globals_.add_output
 
 
 def connect(args: argparse.Namespace, concurrency: int | None = None) -> Client:
@@ -51,8 +54,9 @@ def add_insecure_http(p: argparse.ArgumentParser) -> None:
                         "network in clear text)")
 
 
-def example_text() -> str:
-    return resources.files("runnerkit").joinpath("examples/runnerkit.yaml").read_text(encoding="utf-8")
+def example_text(name: str = "runnerkit") -> str:
+    """The built-in example spec: runnerkit (GitLab and GitHub projects), gitlab or github (one project)."""
+    return resources.files("runnerkit").joinpath(f"examples/{name}.yaml").read_text(encoding="utf-8")
 
 
 def load_spec(args: argparse.Namespace) -> Spec:
@@ -67,6 +71,16 @@ def load_spec(args: argparse.Namespace) -> Spec:
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def print_data(output: str, data: Any) -> None:
+    """-o json or -o yaml: the same document."""
+    if output == "yaml":
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    else:
+        print_json(data)
 
 
 def warn(message: str) -> None:

@@ -8,17 +8,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
+                     example_text, load_spec, print_data, print_json, warn)
+from .globals import STRUCTURED, add_dry_run
+
 if TYPE_CHECKING:
     from ..cluster.apply import ApplyResult
-
-from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
-                     example_text, load_spec, print_json, warn)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("init", help="write a commented example runnerkit.yaml",
-                            description="Write a commented example spec to start from.")
+                            description="Write a commented example spec to start from. It applies as "
+                                        "written on an empty cluster: it creates every namespace it uses.",
+                            epilog="examples:\n  runnerkit init                 # GitLab and GitHub projects\n"
+                                   "  runnerkit init --gitlab        # one GitLab project\n"
+                                   "  runnerkit init --github -      # one GitHub repository, to stdout",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", nargs="?", default=DEFAULT_SPEC, help=f"where to write it (default: {DEFAULT_SPEC}; - for stdout)")
+    flavour = p.add_mutually_exclusive_group()
+    flavour.add_argument("--gitlab", dest="flavour", action="store_const", const="gitlab",
+                         help="a minimal spec: one GitLab runner and one project")
+    flavour.add_argument("--github", dest="flavour", action="store_const", const="github",
+                         help="a minimal spec: one GitHub ARC runner and one repository")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_init)
 
@@ -26,6 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Check a spec file: one line per problem with file:line, "
                                         "field and fix. Exit 2 when anything is wrong.")
     add_spec_argument(p)
+    add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_validate)
 
     p = commands.add_parser("render", help="print the Kubernetes objects a spec declares",
@@ -34,7 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                             epilog="examples:\n  runnerkit render --example\n  runnerkit render runnerkit.yaml "
                                    "-o json\n  runnerkit render | kubectl apply --server-side -f -\n"
                                    "  runnerkit render --format helm-values runnerkit.yaml > values.yaml\n"
-                                   "  helm upgrade --install tenants charts/runnerkit-tenants -f values.yaml\n"
+                                   "  runnerkit export chart ./runnerkit-tenants\n"
+                                   "  helm upgrade --install tenants ./runnerkit-tenants -f values.yaml\n"
                                    "  runnerkit render --format authentication-config --kubernetes-version 1.33",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_argument(p)
@@ -56,12 +69,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                                         "server-side apply (field manager `runnerkit`) only for objects "
                                         "that differ, concurrently. Reports each object as created, "
                                         "configured, unchanged or pruned.",
-                            epilog="examples:\n  runnerkit apply runnerkit.yaml --dry-run\n"
+                            epilog="examples:\n  runnerkit apply runnerkit.yaml --dry-run        # = --dry-run=server\n"
+                                   "  runnerkit apply --dry-run=client -o yaml       # the plan, no write sent\n"
                                    "  runnerkit apply runnerkit.yaml --prune",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_argument(p)
     add_prune_options(p)
-    p.add_argument("--dry-run", action="store_true", help="server-side dry run: validate and report, change nothing")
+    add_dry_run(p)
+    p.add_argument("--accept-unenforced-isolation", action="store_true",
+                   help="you know the cluster cannot enforce GitLab project isolation (no "
+                        "ValidatingAdmissionPolicy): do not warn about it on every apply")
     p.add_argument("--require-isolation", action="store_true",
                    help="fail (exit 1, nothing changed) when the spec declares GitLab project isolation "
                         "and the cluster cannot enforce it (no ValidatingAdmissionPolicy: Kubernetes < 1.30)")
@@ -80,6 +97,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_spec_argument(p)
     add_prune_options(p)
     add_kube_options(p)
+    add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_diff)
 
     p = commands.add_parser("delete", help="delete every object this spec manages",
@@ -91,7 +109,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "everything in them; refused when they hold objects runnerkit does not manage")
     p.add_argument("--force", action="store_true",
                    help="with --delete-namespaces: delete them even when they hold others' objects")
-    p.add_argument("--dry-run", action="store_true", help="server-side dry run")
+    add_dry_run(p)
     add_kube_options(p)
     add_output(p, ("text", "json"), "text")
     p.set_defaults(func=cmd_delete)
@@ -112,6 +130,10 @@ def check_prune_flags(args: argparse.Namespace) -> None:
         raise InputError("--force only matters with --prune --prune-namespaces; drop it (nothing was changed)")
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def positive_int(text: str) -> int:
     """--concurrency: 1 to 256 (a huge number would fill a connection-pool queue, not go faster)."""
     from ..model.limits import MAX_CONCURRENCY, MIN_CONCURRENCY
@@ -126,7 +148,7 @@ def positive_int(text: str) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    text = example_text()
+    text = example_text(args.flavour or "runnerkit")
     if args.file == "-":
         sys.stdout.write(text)
         return 0
@@ -134,13 +156,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         raise InputError(f"{path} exists; pass --force to overwrite it")
     path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}: edit it, then `runnerkit validate {path}`")
+    shown = "" if str(path) == DEFAULT_SPEC else f" {path}"
+    print(f"wrote {path}: edit it, then `runnerkit validate{shown}`, `runnerkit apply{shown}`, "
+          f"`runnerkit verify{shown}`")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     spec = load_spec(args)
-    print(f"{args.file}: ok ({len(spec.projects)} projects, {len(spec.runners)} runners)")
+    if args.output in STRUCTURED:
+        print_data(args.output, {"file": args.file, "valid": True, "name": spec.name,
+                                 "projects": [p.name for p in spec.projects], "runners": sorted(spec.runners)})
+        return 0
+    print(f"{args.file}: ok ({plural(len(spec.projects), 'project')}, {plural(len(spec.runners), 'runner')})")
     return 0
 
 
@@ -174,26 +202,27 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from ..cluster import apply
-    from ..desired import render
-
     from ..gitlab.isolation import require_isolation
+    from ..gitlab.manager_account import missing_manager_accounts
+    from ..desired import render
 
     check_prune_flags(args)
     spec = load_spec(args)
     objects = render(spec)
-    gaps: list[str] = []
+    client = connect(args, args.concurrency)
+    warnings: list[str] = []
 
     def check(unserved: set[str]) -> None:
         gap = require_isolation(objects, unserved, args.require_isolation)
-        gaps.extend([gap] if gap else [])
+        if gap and not args.accept_unenforced_isolation:
+            warnings.append(gap + " (pass --accept-unenforced-isolation to stop this warning)")
+        warnings.extend(missing_manager_accounts(client, spec, objects))
 
     adopt = frozenset(p.namespace for p in spec.projects if p.adopt_namespace)
-    result = apply.apply(connect(args, args.concurrency), objects, spec.name, dry_run=args.dry_run,
-                         prune=args.prune, prune_namespaces=args.prune_namespaces, check=check,
-                         adopt=adopt, force=args.force)
-    report(result, args.output)
-    for gap in gaps:
-        warn(gap)
+    result = apply.apply(client, objects, spec.name, dry_run=args.dry_run == "server",
+                         client_only=args.dry_run == "client", prune=args.prune,
+                         prune_namespaces=args.prune_namespaces, check=check, adopt=adopt, force=args.force)
+    report(result, args.output, warnings)
     return 0
 
 
@@ -206,9 +235,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
                               prune_namespaces=args.prune_namespaces,
                               adopt=frozenset(p.namespace for p in spec.projects if p.adopt_namespace))
-    sys.stdout.write(text)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+    if args.output in STRUCTURED:
+        print_data(args.output, {**result.to_dict(), "changed": bool(text), "diff": text})
+    else:
+        sys.stdout.write(text)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 1 if text else 0
 
 
@@ -218,16 +250,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if args.force and not args.delete_namespaces:
         raise InputError("--force only matters with --delete-namespaces; drop it (nothing was changed)")
     spec = load_spec(args)
-    result = apply.delete(connect(args), spec.name, dry_run=args.dry_run, namespaces=args.delete_namespaces,
+    result = apply.delete(connect(args), spec.name, dry_run=args.dry_run == "server",
+                          client_only=args.dry_run == "client", namespaces=args.delete_namespaces,
                           force=args.force)
-    report(result, args.output)
+    report(result, args.output, [])
     return 0
 
 
-def report(result: ApplyResult, output: str) -> None:
-    if output == "json":
-        print_json(result.to_dict())
-        return
-    from ..cluster.apply_report import text
+def report(result: ApplyResult, output: str, warnings: list[str]) -> None:
+    """Warnings go to stderr (after the report, where they are seen) in every format, and into the
+    JSON/YAML document as well."""
+    if output in STRUCTURED:
+        print_data(output, {**result.to_dict(), "warnings": warnings})
+    else:
+        from ..cluster.apply_report import text
 
-    sys.stdout.write(text(result))
+        sys.stdout.write(text(result))
+    for line in warnings:
+        warn(line)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_json, prose, warn
+from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, print_data, print_json, prose, warn
+from .globals import STRUCTURED
 
 if TYPE_CHECKING:
     from ..cluster.protocol import Client
@@ -74,7 +75,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--fail-on", choices=FAIL_ON, default="medium",
                    help="exit 1 when a finding of this severity or worse exists (default: medium, i.e. any)")
     add_kube_options(p)
-    add_output(p, ("table", "json", "sarif"), "table")
+    add_output(p, ("table", "text", "json", "sarif"), "table")  # text: the table
     p.set_defaults(func=cmd_audit)
 
     p = commands.add_parser(
@@ -122,8 +123,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         spec = read_spec(args.spec)
     report = doctor.run(doctor.Options(args.kubeconfig, args.context, args.as_user, tuple(args.need),
                                        args.namespace, spec))
-    if args.output == "json":
-        print_json(report.to_dict())
+    if args.output in STRUCTURED:
+        print_data(args.output, report.to_dict())
         return 0 if report.ok else 1
     sys.stdout.write(doctor_report.text(report))
     return 0 if report.ok else 1
@@ -146,8 +147,8 @@ def doctor_id_token(args: argparse.Namespace) -> int:
         raise InputError(f"${args.id_token_env} is empty: GitLab sets it through id_tokens:, GitHub jobs "
                          "can fetch one with `runnerkit credential github --audience A`")
     explanation = oidc_explain.explain(spec, claims_of(token, f"${args.id_token_env}"), time.time())
-    if args.output == "json":
-        print_json(explanation.to_dict())
+    if args.output in STRUCTURED:
+        print_data(args.output, explanation.to_dict())
     else:
         print("\n".join(oidc_explain.text_report(explanation)))
     return 0 if explanation.ok else 1
@@ -185,8 +186,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise Forbidden(f"{e}; audit needs {AUDIT_NEEDS}", 403) from None
     report = audit(inventory, Scope(frozenset(args.namespace) if args.namespace else None,
                                           args.runner_namespaces_only, args.include_system, spec_namespaces))
-    if args.output == "json":
-        print_json(audit_report.to_json(report))
+    if args.output in STRUCTURED:
+        print_data(args.output, audit_report.to_json(report))
     elif args.output == "sarif":
         print_json(audit_report.to_sarif(report))
     else:
@@ -219,11 +220,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verify_identities.ask(client, identities)
     if not outcomes:
         warn(f"{spec.path}: no projects to verify")
-    if args.output == "json":
+    if args.output in STRUCTURED:
         report = verify_report.to_json(outcomes, isolation, result)
         if identities:
             report["identities"] = verify_identities.to_json(identities)
-        print_json(report)
+        print_data(args.output, report)
     else:
         sys.stdout.write(verify_report.text(outcomes, isolation, result))
         sys.stdout.write(verify_identities.text(identities))

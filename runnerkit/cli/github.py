@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from ..model.spec import Project
 
 from .common import (add_insecure_http, add_kube_options, add_output, add_spec_argument, connect, load_spec,
-                     print_json, prose, warn)
+                     print_data, print_json, prose, warn)
+from .globals import STRUCTURED
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -133,8 +134,8 @@ def cmd_patch_runner(args: argparse.Namespace) -> int:
     name = args.name or (runner.release if args.kind == "autoscalingrunnerset" else runner.deployment)
     namespaces = [args.namespace] if args.namespace else [project.namespace, runner.namespace]
     result = patch_runner(connect(args), project, name, namespaces, args.kind, args.dry_run)
-    if args.output == "json":
-        print_json(result.to_dict())
+    if args.output in STRUCTURED:
+        print_data(args.output, result.to_dict())
         return 0
     if not result.changed:
         print(f"{result.display}: unchanged, already runs as ServiceAccount {result.new}")
@@ -178,8 +179,8 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
     changes = gh.push_variables(gh.GithubApi(token, args.api_url, args.insecure_http), repository, variables, environment,
                                 args.dry_run)
     where = f"{repository}" + (f" environment {environment}" if environment else "")
-    if args.output == "json":
-        print_json({"repository": repository, "environment": environment, "dryRun": args.dry_run,
+    if args.output in STRUCTURED:
+        print_data(args.output, {"repository": repository, "environment": environment, "dryRun": args.dry_run,
                     "variables": [{"name": c.name, "value": c.value, "action": c.action, "old": c.old}
                                   for c in changes]})
         return 0

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from ..model.spec import Runner
 
 from .common import (add_insecure_http, add_kube_options, add_output, add_spec_argument, connect, load_spec,
-                     print_json, prose, warn)
+                     print_data, prose, warn)
+from .globals import STRUCTURED
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -123,8 +124,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
 
     out = configmap.configure(connect(args), runner, wanted, configmap=args.configmap,
                               dry_run=args.dry_run, restart=not args.no_restart)
-    if args.output == "json":
-        print_json(out.to_dict())
+    if args.output in STRUCTURED:
+        print_data(args.output, out.to_dict())
         return 0
     for note in out.notes:
         print(f"note: {note}")
@@ -156,8 +157,8 @@ def configure_file(args: argparse.Namespace, wanted: Wanted, runner: Runner) -> 
     else:
         edit = edit_template(text, wanted, str(path), runner.namespace)
         new_text = edit.after
-    if args.output == "json":
-        print_json({"file": str(path), "changed": edit.changed, "written": edit.changed and not args.dry_run,
+    if args.output in STRUCTURED:
+        print_data(args.output, {"file": str(path), "changed": edit.changed, "written": edit.changed and not args.dry_run,
                     "dryRun": args.dry_run, "notes": edit.notes, "template": edit.after})
     if args.dry_run:
         if args.output != "json":
@@ -212,7 +213,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     out = configmap.rollback(connect(args), runner, configmap=args.configmap, dry_run=args.dry_run,
                              restart=not args.no_restart, force=args.force)
     if out.hand_edited and not args.force and not args.dry_run:
-        if args.output != "json":
+        if args.output not in STRUCTURED:
             sys.stdout.write(out.diff())
         raise RunnerkitError(f"{out.configmap}: config.template.toml was edited since configure-runner "
                              "wrote it; rolling back would discard that edit (the diff above); nothing was "
@@ -220,8 +221,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if out.hand_edited and args.dry_run:
         warn(f"{out.configmap}: config.template.toml was edited since configure-runner wrote it: rollback "
              "would discard that edit, and needs --force")
-    if args.output == "json":
-        print_json(out.to_dict())
+    if args.output in STRUCTURED:
+        print_data(args.output, out.to_dict())
         return 0
     for warning in out.warnings:
         warn(warning)
@@ -243,16 +244,19 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     project = spec.project(args.project)
     require_gitlab(spec, project)
-    target = args.gitlab_project or project.gitlab.project
+    ids = project.gitlab.project_ids
+    # One projectIds entry names the GitLab project as well as gitlab.project would.
+    target = args.gitlab_project or project.gitlab.project or (str(ids[0]) if len(ids) == 1 else "")
     if not target:
-        raise InputError(f"{spec.path}: project {project.name!r} has no gitlab.project (GitLab project id "
-                         "or path); add it to the spec or pass --project ID_OR_PATH")
+        which = (f"it has {len(ids)} projectIds, so say which" if ids else "no gitlab.project or projectIds")
+        raise InputError(f"{spec.path}: project {project.name!r}: no GitLab project to write to ({which}); "
+                         "set gitlab.project (id or path) in the spec or pass --project ID_OR_PATH")
     if not args.gitlab_url:
         raise InputError("no GitLab address: pass --gitlab-url https://gitlab.example.com (or set GITLAB_URL)")
     client = GitlabClient(args.gitlab_url, token_from_env(), insecure_http=args.insecure_http)
     changes = push_variables(client, target, ci_variables(project), args.environment_scope, args.dry_run)
-    if args.output == "json":
-        print_json({"project": target, "dryRun": args.dry_run,
+    if args.output in STRUCTURED:
+        print_data(args.output, {"project": target, "dryRun": args.dry_run,
                     "variables": [{"key": c.key, "action": c.action, "environmentScope": c.scope}
                                   for c in changes]})
         return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..model import redact
 from ..errors import Forbidden, InputError, NotFound, Unauthorized
 from .files import read_input, read_token, writable_file
+from .globals import STRUCTURED
 from .common import add_kube_options, add_output, add_spec_argument, connect, load_spec, prose, warn
 
 MIN_TOKEN_SECONDS = 600  # the API server refuses shorter TokenRequests
@@ -256,10 +257,13 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     if args.output == "kubeconfig":
         content = kc.to_yaml(kc.from_token(server or client.host, token, ns, client.ca_pem(), f"{sa}@{ns}"))
-    elif args.output == "json":
-        content = json.dumps({"serviceAccount": sa, "namespace": ns, "identity": f"system:serviceaccount:{ns}:{sa}",
-                              "expirationTimestamp": expires, "audiences": args.audience or None,
-                              "token": token}, indent=2) + "\n"
+    elif args.output in STRUCTURED:
+        doc = {"serviceAccount": sa, "namespace": ns, "identity": f"system:serviceaccount:{ns}:{sa}",
+               "expirationTimestamp": expires, "audiences": args.audience or None, "token": token}
+        import yaml
+
+        content = (json.dumps(doc, indent=2) + "\n" if args.output == "json"
+                   else yaml.safe_dump(doc, sort_keys=False))
     else:
         # No trailing newline in a file: some readers send it along as part of the header.
         content = token if args.to and args.to != "-" else token + "\n"

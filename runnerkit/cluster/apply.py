@@ -12,7 +12,7 @@ import yaml
 from ..errors import ApiError, InputError, NotFound
 from ..model.kinds import KINDS, Kind, kind_of
 from .protocol import Client
-from ..model.plan import (CONFIGURE, CREATE, FINGERPRINT, KEEP, PRUNE, USE, Change, key, missing_namespaces,
+from ..model.plan import (CONFIGURE, CREATE, DELETE, FINGERPRINT, KEEP, PRUNE, USE, Change, key, missing_namespaces,
                           plan, released)
 from ..model.objects import MANAGED_BY, SPEC_LABEL
 from .namespace_guard import refuse_foreign
@@ -28,6 +28,11 @@ class ApplyResult:
     writes: int = 0
     notes: list[str] = field(default_factory=list)
     responses: dict[tuple, dict] = field(default_factory=dict)  # what the server returned per object
+    strategy: str = "none"  # the dry-run strategy: none, client (nothing sent) or server (dryRun=All)
+
+    def __post_init__(self) -> None:
+        if self.dry_run and self.strategy == "none":
+            self.strategy = "server"
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -38,6 +43,7 @@ class ApplyResult:
     def to_dict(self) -> dict:
         return {
             "dryRun": self.dry_run,
+            "dryRunStrategy": self.strategy,
             "objects": [{"kind": c.obj["kind"], "namespace": c.obj["metadata"].get("namespace"),
                          "name": c.obj["metadata"]["name"], "action": c.action} for c in self.changes],
             "summary": self.counts(),
@@ -94,8 +100,10 @@ def read_live(client: Client, desired: list[dict], all_kinds: bool,
 def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool = False,
           prune: bool = False, prune_namespaces: bool = False,
           check: Callable[[set[str]], None] | None = None, adopt: frozenset[str] = frozenset(),
-          force: bool = False) -> ApplyResult:
-    """`check(unserved_kinds)` runs after the list calls and before any write; it may raise."""
+          force: bool = False, client_only: bool = False) -> ApplyResult:
+    """`check(unserved_kinds)` runs after the list calls and before any write; it may raise.
+    `client_only` (a client-side dry run): list and plan, send no write at all, not even dry-run ones."""
+    dry_run = dry_run or client_only
     start = len(client.requests)
     live, unserved = read_live(client, desired, all_kinds=prune, spec_name=spec_name)
     if check:
@@ -118,8 +126,10 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
         # Something new: what the server would refuse is refused before the first write. Objects in
         # namespaces this run creates cannot be dry-run; the spec loader checked those.
         send(client, [c for c in changes if c.action != PRUNE], dry_run=True)
-    responses = send(client, changes, dry_run)
-    if dry_run and any(c.obj["metadata"].get("namespace") in _new_namespaces(changes) for c in changes):
+    responses = {} if client_only else send(client, changes, dry_run)
+    if client_only:
+        notes.append("client dry run: planned against the listed objects, nothing was sent to the server")
+    elif dry_run and any(c.obj["metadata"].get("namespace") in _new_namespaces(changes) for c in changes):
         notes.append("objects in namespaces this run would create were not validated by the server "
                      "(a dry run creates no namespace)")
     if any(c.action == KEEP for c in changes):
@@ -127,7 +137,8 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
                      "(runnerkit's labels were taken off, so another spec may use them)")
     notes += adoption_notes(changes)
     return ApplyResult(changes, dry_run, len(client.requests) - start,
-                  0 if dry_run else sum(c.writes for c in changes), notes, responses)
+                       0 if dry_run else sum(c.writes for c in changes), notes, responses,
+                       "client" if client_only else "server" if dry_run else "none")
 
 
 def adoption_notes(changes: list[Change]) -> list[str]:
@@ -148,7 +159,7 @@ def adoption_notes(changes: list[Change]) -> list[str]:
 
 
 def _deleted_namespaces(changes: list[Change]) -> list[str]:
-    return [c.obj["metadata"]["name"] for c in changes if c.action == PRUNE and c.obj["kind"] == "Namespace"]
+    return [c.obj["metadata"]["name"] for c in changes if c.action in (PRUNE, DELETE) and c.obj["kind"] == "Namespace"]
 
 
 def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, dict]:
@@ -156,7 +167,7 @@ def send(client: Client, changes: list[Change], dry_run: bool) -> dict[tuple, di
     concurrently within a wave, stopping at the first wave that fails; prunes go last, in reverse
     order (grants go before the policies that guard them)."""
     writes = [c for c in changes if c.action in (CREATE, CONFIGURE)]
-    prunes = [c for c in changes if c.action == PRUNE]
+    prunes = [c for c in changes if c.action in (PRUNE, DELETE)]
     wave = lambda c: kind_of(c.obj).wave  # noqa: E731
     responses: dict[tuple, dict] = {}
     if dry_run:
@@ -207,19 +218,23 @@ def diff(client: Client, desired: list[dict], spec_name: str, *, prune: bool = F
 
 
 def delete(client: Client, spec_name: str, *, dry_run: bool = False, namespaces: bool = False,
-           force: bool = False) -> ApplyResult:
+           force: bool = False, client_only: bool = False) -> ApplyResult:
     start = len(client.requests)
+    dry_run = dry_run or client_only
     live, _ = read_live(client, [], all_kinds=True, spec_name=spec_name)
-    changes = plan([], live, spec_name, prune=True, prune_namespaces=namespaces)
+    changes = [Change(DELETE, c.obj, c.live) if c.action == PRUNE else c  # delete deletes; --prune prunes
+               for c in plan([], live, spec_name, prune=True, prune_namespaces=namespaces)]
     if not force:
         refuse_foreign(client, _deleted_namespaces(changes), spec_name, "--delete-namespaces")
-    send(client, changes, dry_run)
+    if not client_only:
+        send(client, changes, dry_run)
     notes = []
     if any(c.action == KEEP for c in changes):
         notes.append("namespaces were kept without runnerkit's labels: pass --delete-namespaces to delete "
                      "them and all they hold")
     return ApplyResult(changes, dry_run, len(client.requests) - start,
-                  0 if dry_run else sum(c.writes for c in changes), notes)
+                       0 if dry_run else sum(c.writes for c in changes), notes,
+                       strategy="client" if client_only else "server" if dry_run else "none")
 
 
 _VOLATILE = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")

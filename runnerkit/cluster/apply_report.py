@@ -6,7 +6,7 @@ from .apply import ApplyResult
 
 
 def text(result: ApplyResult) -> str:
-    suffix = " (server dry run)" if result.dry_run else ""
+    suffix = f" ({result.strategy} dry run)" if result.dry_run else ""
     lines = [f"{change.display} {change.action}{suffix}" for change in result.changes]
     counts = ", ".join(f"{n} {action}" for action, n in result.counts().items()) or "nothing declared"
     lines.append(f"{counts}; {result.writes} writes, {result.requests} requests"

@@ -41,6 +41,18 @@ def connect_in_cluster(concurrency: int = DEFAULT_CONCURRENCY) -> KubeClient:
     return KubeClient(api_client(in_cluster(), concurrency), concurrency)
 
 
+def _contexts(kubeconfig: str | None) -> list[str] | None:
+    """Context names of the kubeconfig kubectl would read (None when it cannot be read)."""
+    from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, list_kube_config_contexts
+
+    try:
+        contexts, _ = list_kube_config_contexts(kubeconfig or os.environ.get("KUBECONFIG")
+                                                or KUBE_CONFIG_DEFAULT_LOCATION)
+    except Exception:  # noqa: BLE001 - only an extra hint; the original error is raised anyway
+        return None
+    return sorted(c["name"] for c in contexts)
+
+
 def api_client(source: ClusterSource, concurrency: int = DEFAULT_CONCURRENCY) -> Any:
     """The kubernetes client's ApiClient, from its own kubeconfig / in-cluster loader."""
     from kubernetes import client, config
@@ -60,6 +72,11 @@ def api_client(source: ClusterSource, concurrency: int = DEFAULT_CONCURRENCY) ->
             InClusterConfigLoader(token_filename=str(account / "token"), cert_filename=str(account / "ca.crt"),
                                   environ=os.environ).load_and_set(cfg)
     except ConfigException as e:
+        if source.kind == "kubeconfig" and source.context:
+            known = _contexts(source.kubeconfig)
+            if known is not None and source.context not in known:
+                raise InputError(f"--context {source.context}: no such context in the kubeconfig; valid "
+                                 "contexts: " + (", ".join(known) or "none")) from None
         raise InputError(f"kubeconfig: {e}") from None
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as e:
         # The official loader's own failures on a kubeconfig that passed our checks.

@@ -6,9 +6,10 @@ ClusterRoles resolved once, and what a role can do is computed once per (role, b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..gitlab.audit_rules import RUNNER_CHECKS, runner_config_findings, runner_namespaces
+from ..model.objects import MANAGED_BY, SPEC_LABEL
 from ..model.findings import CRITICAL, HIGH, MEDIUM, RANK, Check, Finding, make_finding
 from ..model.rbac import (RBAC_GROUP, READ_VERBS, Access, RoleIndex, is_wildcard, rule_text, rules_allow,
                    subject_namespace, subject_text)
@@ -194,6 +195,7 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
 
     def binding_findings(binding: dict, cluster_wide: bool) -> None:
         meta = binding.get("metadata") or {}
+        new: set[Finding] = set()
         ns = None if cluster_wide else meta.get("namespace")
         if ns == BOOTSTRAP_NAMESPACE and not scope.include_system:
             return
@@ -214,11 +216,13 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
                 continue
             who = subject_text(subject)
             if subject.get("kind") == "ServiceAccount" and (subject_ns, subject.get("name")) not in accounts:
-                found.add(finding("dangling-subject", who, binding_text, role_text, namespace=subject_ns))
+                new.add(finding("dangling-subject", who, binding_text, role_text, namespace=subject_ns))
             if rules is None:
                 continue
             bound = BoundRole(binding_text, role_text, kind, role_name, rules, memo[key], cluster_wide, ns)
-            found.update(_subject_findings(subject, who, subject_ns, bound, runner_ns))
+            new.update(_subject_findings(subject, who, subject_ns, bound, runner_ns))
+        spec = managing_spec(meta)
+        found.update((replace(f, managedBy=spec) for f in new) if spec else new)
 
     for crb in inv.cluster_role_bindings:
         binding_findings(crb, True)
@@ -234,6 +238,14 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
               "ClusterRoleBindings": len(inv.cluster_role_bindings), "RoleBindings": len(inv.role_bindings),
               "ServiceAccounts": len(inv.service_accounts), "ConfigMaps": len(inv.config_maps)}
     return AuditReport(sorted(found), sorted(runner_ns), counts)
+
+
+def managing_spec(meta: dict) -> str:
+    """The runnerkit spec whose apply renders this object ("" when runnerkit does not manage it)."""
+    labels = meta.get("labels") or {}
+    if labels.get(MANAGED_BY) != "runnerkit":
+        return ""
+    return labels.get(SPEC_LABEL) or "?"
 
 
 @dataclass(frozen=True)

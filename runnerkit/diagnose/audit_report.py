@@ -40,6 +40,11 @@ def table(report: AuditReport) -> str:
         lines.append(f"{check} ({c.severity}): {c.title}")
         lines.append(f"  why: {c.why}")
         lines.append(f"  fix: {c.fix.format(binding='the binding', role='the role', subject='the subject')}")
+    managed = {f.binding: f for f in report.findings if f.managedBy}
+    if managed:
+        lines.append("")
+        lines.append("runnerkit-managed bindings: deleting or editing them by hand is undone by the next apply")
+        lines += [f"  {binding}: {f.fix}" for binding, f in managed.items()]
     lines.append("")
     lines.append(summary(report))
     return "\n".join(lines) + "\n"

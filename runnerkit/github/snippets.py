@@ -21,8 +21,8 @@ def workflow_snippet(spec: Spec, project: Project) -> str:
         f"#  - runner pods run as ServiceAccount {sa} in namespace {ns}: "
         f"`runnerkit github runner-values {project.name}`",
         f"#    (new ARC install) or `runnerkit github patch-runner {project.name}` (existing runner);",
-        "#  - copy runnerkit's ci-templates/github/setup-kube/ to .github/actions/setup-kube/ of the",
-        "#    repository (or use it as OWNER/REPO/ci-templates/github/setup-kube@REF from your runnerkit copy).",
+        "#  - write the setup-kube action into the repository (it ships with runnerkit):",
+        "#    `runnerkit export github-action .github/actions/setup-kube`, and commit it.",
         f"# runs-on is the ARC scale set's name ({runner.release}); for summerwind or plain Deployment",
         "# runners use their labels instead, e.g. [self-hosted, linux].",
         "deploy:",

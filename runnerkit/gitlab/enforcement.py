@@ -56,11 +56,16 @@ def foreign_job_labels() -> dict[str, str]:
             ROOT_NAMESPACE_LABEL: "runnerkit-probe-other"}
 
 
+PROBE_RESOURCES = {"cpu": "10m", "memory": "16Mi"}
+
+
 def probe_pod(labels: dict[str, str]) -> dict:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"generateName": "runnerkit-isolation-probe-", "labels": labels},
             "spec": {"automountServiceAccountToken": False,
-                     "containers": [{"name": "probe", "image": "registry.invalid/runnerkit-probe"}]}}
+                     # Requests and limits: a namespace with a ResourceQuota refuses pods without them.
+                     "containers": [{"name": "probe", "image": "registry.invalid/runnerkit-probe",
+                                     "resources": {"requests": PROBE_RESOURCES, "limits": PROBE_RESOURCES}}]}}
 
 
 def check_isolation(client: Client, spec: Spec) -> list[IsolationCheck]:

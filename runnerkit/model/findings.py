@@ -33,6 +33,7 @@ class Finding:
     namespace: str | None = None
     detail: str = ""
     about: Check | None = field(default=None, compare=False, repr=False)
+    managedBy: str = ""  # the runnerkit spec that renders the binding: fix the spec, not the binding
 
     @property
     def why(self) -> str:
@@ -42,6 +43,11 @@ class Finding:
     @property
     def fix(self) -> str:
         assert self.about is not None
+        if self.managedBy:
+            return (f"managed by runnerkit spec {self.managedBy!r}: change the spec, not the binding (the "
+                    "next `runnerkit apply` undoes a hand edit): for a runner manager, fix the runner's "
+                    "release/namespace/serviceAccount or install the runner; for a project, its access:; "
+                    "then `runnerkit apply --prune`")
         return self.about.fix.format(binding=self.binding or "it", role=self.role or "the role",
                                      subject=self.subject)
 

@@ -1,4 +1,4 @@
-"""runnerkit.yaml -> values for the runnerkit-tenants Helm chart (charts/runnerkit-tenants).
+"""runnerkit.yaml -> values for the runnerkit-tenants Helm chart (`runnerkit export chart DIR` writes it out).
 
 The chart's values are runnerkit.yaml's own `runners:`, `defaults:` and `projects:`, as written
 (defaults unexpanded, presets by name), plus `specName` for metadata.name; the chart resolves them
@@ -53,6 +53,7 @@ def to_yaml(values: dict, source: str = "") -> str:
     head = ("# Values for the runnerkit-tenants Helm chart"
             + (f" from {source}" if source else "")
             + ": runnerkit render --format helm-values\n"
-            "# helm upgrade --install RELEASE charts/runnerkit-tenants -f THIS_FILE\n")
+            "# runnerkit export chart ./runnerkit-tenants   # the chart ships with runnerkit\n"
+            "# helm upgrade --install RELEASE ./runnerkit-tenants -f THIS_FILE\n")
     return head + yaml.dump(values, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                             allow_unicode=True)

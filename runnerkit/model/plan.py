@@ -18,6 +18,7 @@ from .objects import MANAGED_BY, SPEC_LABEL, legacy_cluster_name
 FINGERPRINT = "runnerkit.io/applied"
 CREATE, CONFIGURE, UNCHANGED, PRUNE, KEEP = "created", "configured", "unchanged", "pruned", "kept"
 USE = "used"  # an existing namespace runnerkit did not create: used as is, never labelled or deleted
+DELETE = "deleted"  # what `runnerkit delete` reports; `pruned` is apply --prune's word
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Change:
 
     @property
     def writes(self) -> bool:
-        return self.action in (CREATE, CONFIGURE, PRUNE, KEEP)  # a kept namespace loses our labels
+        return self.action in (CREATE, CONFIGURE, PRUNE, KEEP, DELETE)  # a kept namespace loses our labels
 
 
 def key(obj: dict) -> tuple:

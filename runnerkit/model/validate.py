@@ -191,9 +191,10 @@ class _Validator:
         raw = self.mapping(value, path, PROJECT_KEYS)
         if not raw:
             return None
-        name = self.name(raw.get("name"), path + ("name",), "project")
-        if not name:
-            return None
+        valid_name = self.name(raw.get("name"), path + ("name",), "project")
+        # An invalid name is reported once; the rest of the project is still checked, under a
+        # stand-in name that cannot cause errors of its own.
+        name = valid_name or "project"
 
         def pick(key: str, fallback: Any = None) -> tuple[Any, tuple]:
             if key in raw:
@@ -260,6 +261,11 @@ class _Validator:
         for key, values in annotations.items():
             if (problem := kvalues.annotations_size(values)) is not None:
                 self.fail(path + (key,) if key in raw else ("defaults", key), problem)
+        gitlab = self.gitlab(raw.get("gitlab"), path + ("gitlab",))
+        github = self.github(raw.get("github"), path + ("github",))
+        identities = identitymod.identities(self, raw.get("identities"), path + ("identities",), self.issuers)
+        if not valid_name:
+            return None
         return Project(
             name=name, runner=runner, namespace=namespace or "", service_account=sa or "",  # type: ignore[arg-type]  # None only after self.fail(): load() raises
             manage_namespace=manage,
@@ -269,11 +275,9 @@ class _Validator:
             automount_token=automount if isinstance(automount, bool) else None,
             image_pull_secrets=tuple(s for s in pull if s),
             resource_quota=quota, limit_range=limits, grants=tuple(grants),
-            gitlab=self.gitlab(raw.get("gitlab"), path + ("gitlab",)),
-            github=self.github(raw.get("github"), path + ("github",)),
+            gitlab=gitlab, github=github,
             adopt_namespace=adopt,
-            identities=identitymod.identities(self, raw.get("identities"), path + ("identities",),
-                                              self.issuers),
+            identities=identities,
         )
 
     def grant(self, value: Any, path: tuple, project: str, namespace: str | None,

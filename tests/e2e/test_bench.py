@@ -19,9 +19,12 @@ KUBECTL = Path(os.environ.get("RUNNERKIT_CACHE", Path.home() / ".cache" / "runne
 
 def bench(script: str, *args: str, tmp_path: Path) -> dict:
     out = tmp_path / f"{script}.json"
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     proc = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--json", str(out)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "TMPDIR": str(tmpdir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert list(tmpdir.iterdir()) == []  # no runnerkit-bench-* work dir left behind
     assert "|" in proc.stdout  # the table
     return json.loads(out.read_text())
 

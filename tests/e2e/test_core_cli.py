@@ -89,7 +89,7 @@ def test_delete_keeps_namespaces_unless_asked_and_dry_run_changes_nothing(kube, 
     try:
         dry = run_cli("delete", path, "--kubeconfig", kubeconfig, "--dry-run")
         assert dry.code == 0, dry
-        assert f"serviceaccount/p0-{unique}-ci -n {ns} pruned (server dry run)" in dry.out
+        assert f"serviceaccount/p0-{unique}-ci -n {ns} deleted (server dry run)" in dry.out  # delete deletes; apply --prune prunes
         assert "dry run: nothing was changed" in dry.out
         assert kube.get(SA, f"p0-{unique}-ci", ns) is not None
 

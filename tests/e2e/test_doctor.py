@@ -54,17 +54,17 @@ def test_everything_passes_in_a_pod_with_the_needed_rights(pod):
     r = run_cli("doctor", "--need", "pod-reader", "--need", "list pods")
     assert r.code == 0, r
     out = r.out
-    assert f"  ✔ ServiceAccount web-ci in namespace {ns} (decoded locally from the token's claims)" in out
-    assert "  ✔ bound (projected) token: expires in 59m" in out or "  ✔ bound (projected) token: expires in 1h" in out
-    assert f"  ✔ TLS certificate verified with {sa_dir / 'ca.crt'}" in out
-    assert "  ✔ the API server accepts the credentials" in out
+    assert f"  + ServiceAccount web-ci in namespace {ns} (decoded locally from the token's claims)" in out
+    assert "  + bound (projected) token: expires in 59m" in out or "  + bound (projected) token: expires in 1h" in out
+    assert f"  + TLS certificate verified with {sa_dir / 'ca.crt'}" in out
+    assert "  + the API server accepts the credentials" in out
     # the API server's own view of the caller (SelfSubjectReview, GA since 1.28)
-    assert (f"  ✔ the API server sees system:serviceaccount:{ns}:web-ci (SelfSubjectReview), groups "
+    assert (f"  + the API server sees system:serviceaccount:{ns}:web-ci (SelfSubjectReview), groups "
             f"system:serviceaccounts, system:serviceaccounts:{ns}, system:authenticated") in out, out
-    assert f"  ✔ kubectl and helm use namespace {ns}: in-cluster config: the mounted ServiceAccount's namespace file" in out
-    assert f"  ✔ pod-reader (preset: 2 permissions) in namespace {ns}" in out
-    assert f"  ✔ list pods in namespace {ns}" in out
-    assert "✘" not in out and out.rstrip().endswith("doctor: all checks passed")
+    assert f"  + kubectl and helm use namespace {ns}: in-cluster config: the mounted ServiceAccount's namespace file" in out
+    assert f"  + pod-reader (preset: 2 permissions) in namespace {ns}" in out
+    assert f"  + list pods in namespace {ns}" in out
+    assert "\n  x " not in out and out.rstrip().endswith("doctor: all checks passed")  # x: a failed check
     assert token not in out + r.err
 
 
@@ -87,10 +87,10 @@ def test_missing_permissions_print_the_rule_and_the_spec_change(pod):
     r = run_cli("doctor", "--need", "list secrets", "--need", "helm-deployer", "--need", "get pods", "--spec", spec)
     assert r.code == 1, r
     out = r.out
-    assert f"  ✘ list secrets in namespace {ns}: missing list secrets" in out
-    assert f"  ✔ get pods in namespace {ns}" in out
+    assert f"  x list secrets in namespace {ns}: missing list secrets" in out
+    assert f"  + get pods in namespace {ns}" in out
     # pod-reader already grants get and list pods: the other 106 of the preset are missing
-    assert f"  ✘ helm-deployer (preset: 108 permissions) in namespace {ns}: missing 106 of 108 permissions" in out
+    assert f"  x helm-deployer (preset: 108 permissions) in namespace {ns}: missing 106 of 108 permissions" in out
     block = out[out.index("missing list secrets"):out.index("helm-deployer (preset")]
     assert block.splitlines()[1:-1] == [
         "      missing Role rule:",
@@ -121,7 +121,7 @@ def test_a_mounted_ca_that_did_not_sign_the_server(pod, tmp_path, kubeconfig):
     make_ca(sa_dir / "ca.crt", tmp_path)
     r = run_cli("doctor", "--need", "list pods")
     assert r.code == 1, r
-    assert (f"  ✘ TLS: x509: certificate signed by unknown authority: issued by CN={cluster_ca}, but the CA "
+    assert (f"  x TLS: x509: certificate signed by unknown authority: issued by CN={cluster_ca}, but the CA "
             "is CN=not-the-cluster-ca") in r.out
     assert "KUBERNETES_SERVICE_HOST/PORT probably point at a proxy" in r.out
     assert "  - API checks skipped: no trusted connection to the API server" in r.out
@@ -139,7 +139,7 @@ def test_helms_x509_error_from_a_kubeconfig_with_the_wrong_ca(pod, kubeconfig, t
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     r = run_cli("doctor")
     assert r.code == 1, r
-    assert "  ✘ TLS: x509: certificate signed by unknown authority" in r.out
+    assert "  x TLS: x509: certificate signed by unknown authority" in r.out
     assert f"(CA from {tmp_path / 'wrong.crt'})" in r.out
     assert f"the pod's mounted {sa_dir / 'ca.crt'} does verify the server" in r.out
     assert f"--kube-ca-file {sa_dir / 'ca.crt'}" in r.out and 'eval "$(runnerkit kubeconfig)"' in r.out
@@ -167,7 +167,7 @@ def test_a_revoked_token_is_rejected(pod, kube):
         time.sleep(0.5)
     r = run_cli("doctor", "--need", "list pods")
     assert r.code == 1, r
-    assert "  ✘ the API server rejected the credentials (401 Unauthorized)" in r.out
+    assert "  x the API server rejected the credentials (401 Unauthorized)" in r.out
     assert "revoked" in r.out
 
 
@@ -180,7 +180,7 @@ def test_a_kubeconfig_without_namespace_overrides_the_pod(pod, kubeconfig, tmp_p
     monkeypatch.setenv("KUBECONFIG", str(path))
     r = run_cli("doctor")
     assert r.code == 0, r  # a warning, not a failure
-    assert (f"  ✔ kubectl and helm use kubeconfig {path}, context 'runnerkit-e2e', user 'admin'; not the pod's "
+    assert (f"  + kubectl and helm use kubeconfig {path}, context 'runnerkit-e2e', user 'admin'; not the pod's "
             "mounted ServiceAccount") in r.out
     assert "  ! kubectl and helm use namespace default: kubeconfig context 'runnerkit-e2e' sets no namespace" in r.out
     assert f"pass -n {ns}" in r.out
@@ -192,11 +192,11 @@ def test_as_a_service_account_from_outside(kubeconfig, project, tmp_path, monkey
     r = run_cli("doctor", "--kubeconfig", kubeconfig, "--as", f"system:serviceaccount:{ns}:web-ci",
                 "--need", "list pods", "--need", "create pods/exec", "--need", "get nodes", "--spec", spec)
     assert r.code == 1, r
-    assert f"  ✔ ServiceAccount {ns}/web-ci exists; checking its rights with SubjectAccessReviews" in r.out
-    assert f"  ✔ checking namespace {ns}: the ServiceAccount's own (-n to change)" in r.out
-    assert f"  ✔ list pods in namespace {ns}" in r.out
-    assert f"  ✘ create pods/exec in namespace {ns}: missing create pods/exec" in r.out
-    assert "  ✘ get nodes cluster-wide: missing get nodes" in r.out
+    assert f"  + ServiceAccount {ns}/web-ci exists; checking its rights with SubjectAccessReviews" in r.out
+    assert f"  + checking namespace {ns}: the ServiceAccount's own (-n to change)" in r.out
+    assert f"  + list pods in namespace {ns}" in r.out
+    assert f"  x create pods/exec in namespace {ns}: missing create pods/exec" in r.out
+    assert "  x get nodes cluster-wide: missing get nodes" in r.out
     assert "        clusterWide: true" in r.out and "Pod ServiceAccount" not in r.out
     r = run_cli("doctor", "--kubeconfig", kubeconfig, "--as", f"system:serviceaccount:{ns}:nobody")
-    assert r.code == 1 and f"  ✘ ServiceAccount nobody does not exist in namespace {ns}" in r.out
+    assert r.code == 1 and f"  x ServiceAccount nobody does not exist in namespace {ns}" in r.out

@@ -93,12 +93,12 @@ def test_apply_enforces_isolation_on_the_live_server_and_verify_proves_it(kube, 
             (f"web-{u}", ENFORCED), (f"infra-{u}", ENFORCED), (f"builds-{u}", ENFORCED)], checks
         run = run_cli("verify", path, "--kubeconfig", kubeconfig)
         assert run.code == 0, run
-        assert f"✔ web-{u} (namespace web-{u}): enforced" in run.out, run.out
+        assert f"+ web-{u} (namespace web-{u}): enforced" in run.out, run.out
         # a hand-deleted binding: verify says isolation is missing, and exits 1
         kube.delete({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
                      "metadata": {"name": f"runnerkit-iso-{u}-web-{u}-gitlab-isolation"}})
         run = run_cli("verify", path, "--kubeconfig", kubeconfig)
-        assert run.code == 1 and f"✘ web-{u} (namespace web-{u}): missing" in run.out, run.out
+        assert run.code == 1 and f"x web-{u} (namespace web-{u}): missing" in run.out, run.out
     finally:
         run_cli("delete", path, "--delete-namespaces", "--kubeconfig", kubeconfig)
 

@@ -161,7 +161,7 @@ def test_diff_shows_the_change_and_delete_removes_the_spec():
     text, result = apply.diff(client, desired(WEB), "team")
     assert "-  - '*'" in text and "+  - get" in text and result.writes == 0
     result = apply.delete(client, "team", namespaces=True)
-    assert set(actions(result).values()) == {"pruned"}
+    assert set(actions(result).values()) == {"deleted"}  # delete reports deleted, apply --prune pruned
     assert [k for k in client.objects if k[0] != "Namespace" or k[2] == "web"] == []
 
 

@@ -158,7 +158,7 @@ def test_no_credentials_at_all(monkeypatch, tmp_path):
     assert data["ok"] is False and data["checks"][0]["section"] == "credentials"
     assert data["checks"][0]["status"] == "fail" and "no cluster credentials" in data["checks"][0]["message"]
     text = run_cli("doctor")
-    assert text.code == 1 and text.out.startswith("Credentials\n  ✘ no cluster credentials")
+    assert text.code == 1 and text.out.startswith("Credentials\n  x no cluster credentials")
     assert "      fix: inside a job pod" in text.out and text.out.endswith("\n\ndoctor: 1 check failed\n")
 
 

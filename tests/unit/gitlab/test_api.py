@@ -213,10 +213,20 @@ def test_project_needs_a_gitlab_project(gitlab, tmp_path, token):
     spec = tmp_path / "runnerkit.yaml"
     spec.write_text(example_text())
     run = run_cli("gitlab", "push-variables", "cicd", spec, "--gitlab-url", gitlab.url)
-    assert run.code == 2 and "has no gitlab.project" in run.err and "--project" in run.err
+    assert run.code == 2 and "it has 2 projectIds, so say which" in run.err and "--project" in run.err
     run = run_cli("gitlab", "push-variables", "mobile", spec, "--gitlab-url", gitlab.url)
     assert run.code == 2 and "not gitlab" in run.err
     assert gitlab.requests == []
+
+
+def test_a_single_project_id_names_the_gitlab_project(gitlab, tmp_path, token):
+    spec = tmp_path / "runnerkit.yaml"
+    spec.write_text(example_text())  # web-app: projectIds: [4211] and no gitlab.project
+    run = run_cli("gitlab", "push-variables", "web-app", spec, "--gitlab-url", gitlab.url)
+    assert run.code == 0, run
+    assert gitlab.calls()[0] == ("GET", "/api/v4/projects/4211")
+    assert {path for method, path in gitlab.calls() if method == "POST"} == {"/api/v4/projects/4211/variables"}
+    assert f"4211: {NS_VAR}=web-app (environment scope *) created" in run.out
 
 
 def test_unreachable_gitlab(spec_file, token):
