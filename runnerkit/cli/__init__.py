@@ -12,7 +12,7 @@ import gc
 import importlib
 import sys
 import traceback
-from typing import NoReturn
+from typing import NoReturn, TextIO, cast
 
 from .. import __version__
 from ..errors import RunnerkitError
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     # Styled: marks and colour only on a terminal, ASCII where the encoding cannot show them.
-    sys.stdout, sys.stderr = RedactingStream(Styled(stdout)), RedactingStream(Styled(stderr))
+    sys.stdout = RedactingStream(cast(TextIO, Styled(stdout)))  # Styled is a TextIOBase over a TextIO
+    sys.stderr = RedactingStream(cast(TextIO, Styled(stderr)))
     try:
         return _main(argv)
     finally:

@@ -74,11 +74,10 @@ def test_kubeconfig_and_context_before_or_after_the_subcommand(tmp_path, before)
 
 @pytest.mark.parametrize("argv", [["--debug", "validate", "missing.yaml"], ["validate", "missing.yaml", "--debug"]])
 def test_debug_before_or_after_the_subcommand_shows_the_traceback(tmp_path, argv):
-    from runnerkit.errors import InputError
-
     os.chdir(tmp_path)
-    with pytest.raises(InputError):
-        cli.main(argv)
+    run = run_cli(*argv)
+    assert run.code == 2 and "Traceback (most recent call last)" in run.err
+    assert run.err.rstrip().endswith("error: missing.yaml: no such file; create one with `runnerkit init`")
 
 
 def test_output_before_the_subcommand_is_checked_against_its_formats(tmp_path):

@@ -35,10 +35,15 @@ def installed(tmp_path_factory) -> Path:
     [wheel] = (work / "dist").glob("runnerkit-*.whl")
     venv.create(work / "venv", with_pip=True)
     bin_dir = work / "venv" / "bin"
-    # --no-deps: `export` needs nothing but the standard library, and the test stays offline.
+    # --no-deps, offline: the dependencies (pyyaml, ...) come from this test environment's
+    # site-packages, appended by a .pth file. Its own .pth files (the editable install of this
+    # checkout) are not processed that way, so `runnerkit` can only be the wheel's.
     inst = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
                           capture_output=True, text=True, timeout=600)
     assert inst.returncode == 0, inst.stderr[-3000:]
+    [site_packages] = (work / "venv" / "lib").glob("python*/site-packages")
+    deps = [p for p in sys.path if p.endswith("site-packages") and Path(p, "yaml").is_dir()]
+    (site_packages / "test-dependencies.pth").write_text("\n".join(deps) + "\n")
     return bin_dir
 
 
