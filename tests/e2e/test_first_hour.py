@@ -143,7 +143,7 @@ def test_dry_run_client_sends_no_write_and_server_sends_dry_run_all(kube, kubeco
     report = json.loads(client_run.out)
     assert report["dryRun"] is True and report["dryRunStrategy"] == "client"
     assert {m for m, _, _ in recorded} == {"GET"} and report["writes"] == 0
-    assert {o["action"] for o in report["objects"]} == {"created", "configured"}  # the namespace gets labels
+    assert {o["action"] for o in report["objects"]} == {"created", "used"}  # a namespace it did not create
 
     del recorded[:]
     server_run = run_cli("apply", "--dry-run", str(path), "--kubeconfig", kubeconfig, "-o", "json")

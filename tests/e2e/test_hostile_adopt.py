@@ -67,7 +67,7 @@ def test_adopting_is_said_and_deleting_others_objects_needs_force(kube, kubeconf
 
     r = run_cli("delete", spec, "--delete-namespaces", "--force", "--kubeconfig", kubeconfig)
     assert r.code == 0, r
-    assert f"namespace/{team_namespace} pruned" in r.out
+    assert f"namespace/{team_namespace} deleted" in r.out  # delete reports deleted, apply --prune pruned
     live = kube.get(NS, team_namespace)
     assert live is None or live["metadata"].get("deletionTimestamp")
 
