@@ -15,7 +15,7 @@ import pytest
 from conftest import CACHE, KUBECTL, NO_KUBECTL, admin_cluster, one_project_spec, run_cli
 from runnerkit.model.kinds import SECRET
 from runnerkit.cluster.client import connect
-from runnerkit.model.validate import KNOWN_VERBS
+from runnerkit.model.validate_grants import KNOWN_VERBS
 
 DECLARED = {"pods": {"get", "list"}, "configmaps": {"get"}, "secrets": set()}
 
