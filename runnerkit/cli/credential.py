@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..model import redact
 from .common import prose
-from .files import read_input
+from .files import read_input, writable_file
+from .kubeconfig import write_private
 
 DEFAULT_VARIABLE = "RUNNERKIT_ID_TOKEN"
 
@@ -87,6 +88,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from ..model import oidc_credential as oc
     from ..cluster.kubeconfig import check_server, to_yaml
 
+    target = writable_file(Path(args.to).expanduser(), "--to") if args.to else None
     ca = read_input(Path(args.ca_file)).encode() if args.ca_file else None
     variable = args.variable if args.ci == "gitlab" else None
     if args.variable and args.ci != "gitlab":
@@ -94,12 +96,9 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     doc = oc.kubeconfig(check_server(args.server), ca, args.namespace, args.ci, args.audience,
                         args.command, variable)
     text = to_yaml(doc)
-    if not args.to:
+    if target is None:
         sys.stdout.write(text)
         return 0
-    path = Path(args.to)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    print(f"wrote {path}: export KUBECONFIG={path}", file=sys.stderr)
+    write_private(target, text)
+    print(f"wrote {target}: export KUBECONFIG={target}", file=sys.stderr)
     return 0

@@ -136,6 +136,7 @@ def doctor_id_token(args: argparse.Namespace) -> int:
 
     from ..diagnose import oidc_explain
     from ..errors import InputError
+    from ..model import redact
     from ..model.oidc_credential import claims_of
     from .files import read_spec
 
@@ -143,6 +144,7 @@ def doctor_id_token(args: argparse.Namespace) -> int:
         raise InputError("--id-token-env needs --spec runnerkit.yaml: the issuers and identities to explain it by")
     spec = read_spec(args.spec)
     token = os.environ.get(args.id_token_env, "").strip()
+    redact.register(token)  # masked in every error and --debug traceback
     if not token:
         raise InputError(f"${args.id_token_env} is empty: GitLab sets it through id_tokens:, GitHub jobs "
                          "can fetch one with `runnerkit credential github --audience A`")

@@ -157,22 +157,21 @@ def configure_file(args: argparse.Namespace, wanted: Wanted, runner: Runner) -> 
     else:
         edit = edit_template(text, wanted, str(path), runner.namespace)
         new_text = edit.after
-    if args.output in STRUCTURED:
+    if not args.dry_run and edit.changed:
+        write_in_place(path, new_text)
+    if args.output in STRUCTURED:  # after the write: "written" is what happened
         print_data(args.output, {"file": str(path), "changed": edit.changed, "written": edit.changed and not args.dry_run,
                     "dryRun": args.dry_run, "notes": edit.notes, "template": edit.after})
-    if args.dry_run:
-        if args.output != "json":
-            sys.stdout.write(unified_diff(text, new_text, str(path)) or f"{path}: already configured\n")
         return 0
-    if edit.changed:
-        write_in_place(path, new_text)
-    if args.output != "json":
-        for note in edit.notes:
-            print(f"note: {note}")
-        print(f"{path}: {'updated' if edit.changed else 'already configured, unchanged'} ({describe(wanted)})")
-        if edit.changed and args.values_file:
-            print(f"next: helm upgrade {runner.release} gitlab/gitlab-runner -n {runner.namespace} "
-                  f"-f {path}  (the chart restarts the runner when the ConfigMap changes)")
+    if args.dry_run:
+        sys.stdout.write(unified_diff(text, new_text, str(path)) or f"{path}: already configured\n")
+        return 0
+    for note in edit.notes:
+        print(f"note: {note}")
+    print(f"{path}: {'updated' if edit.changed else 'already configured, unchanged'} ({describe(wanted)})")
+    if edit.changed and args.values_file:
+        print(f"next: helm upgrade {runner.release} gitlab/gitlab-runner -n {runner.namespace} "
+              f"-f {path}  (the chart restarts the runner when the ConfigMap changes)")
     return 0
 
 

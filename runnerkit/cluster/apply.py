@@ -30,10 +30,6 @@ class ApplyResult:
     responses: dict[tuple, dict] = field(default_factory=dict)  # what the server returned per object
     strategy: str = "none"  # the dry-run strategy: none, client (nothing sent) or server (dryRun=All)
 
-    def __post_init__(self) -> None:
-        if self.dry_run and self.strategy == "none":
-            self.strategy = "server"
-
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for c in self.changes:
@@ -125,7 +121,7 @@ def apply(client: Client, desired: list[dict], spec_name: str, *, dry_run: bool 
     if not dry_run and any(c.action == CREATE for c in changes):
         # Something new: what the server would refuse is refused before the first write. Objects in
         # namespaces this run creates cannot be dry-run; the spec loader checked those.
-        send(client, [c for c in changes if c.action != PRUNE], dry_run=True)
+        send(client, [c for c in changes if c.action in (CREATE, CONFIGURE)], dry_run=True)
     responses = {} if client_only else send(client, changes, dry_run)
     if client_only:
         notes.append("client dry run: planned against the listed objects, nothing was sent to the server")

@@ -22,6 +22,7 @@ from .config import ClusterSource, in_cluster, resolve
 from .files import read_token
 from .incluster import sa_dir
 from ..model.kinds import Kind, kind_of
+from ..model.rbac import parse_service_account_user
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -268,9 +269,9 @@ def _attributes(verb: str, resource: str, namespace: str | None, group: str, nam
 
 
 def _sa_groups(user: str) -> list[str]:
-    parts = user.split(":")
-    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-        return ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}", "system:authenticated"]
+    account = parse_service_account_user(user)
+    if account:
+        return ["system:serviceaccounts", f"system:serviceaccounts:{account[0]}", "system:authenticated"]
     return ["system:authenticated"]
 
 

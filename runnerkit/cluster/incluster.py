@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InputError
+from .files import read_token
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 LEGACY_ISSUER = "kubernetes/serviceaccount"
@@ -47,7 +48,7 @@ class PodAccount:
 
     def token(self) -> str:
         """The raw token: only ever used to send or to decode claims, never printed."""
-        return self.token_file.read_text().strip()
+        return read_token(self.token_file, "the pod's ServiceAccount token")
 
 
 def pod_account() -> PodAccount:

@@ -8,7 +8,7 @@ manage: a team's ConfigMaps, Secrets, workloads or volumes.
 from __future__ import annotations
 
 from ..errors import Forbidden, InputError, NotFound
-from ..model.kinds import CONFIG_MAP, DEPLOYMENT, SECRET, Kind
+from ..model.kinds import BY_KIND, CONFIG_MAP, DEPLOYMENT, SECRET, Kind
 from ..model.objects import MANAGED_BY, SPEC_LABEL
 from .protocol import Client
 
@@ -19,13 +19,13 @@ CONTENT_KINDS = (
     Kind("PersistentVolumeClaim", "v1", "persistentvolumeclaims", True, 0),
     Kind("Pod", "v1", "pods", True, 0),
     Kind("Service", "v1", "services", True, 0),
-    Kind("ServiceAccount", "v1", "serviceaccounts", True, 0),
+    BY_KIND["ServiceAccount"],
     DEPLOYMENT,
     Kind("StatefulSet", "apps/v1", "statefulsets", True, 0),
     Kind("Job", "batch/v1", "jobs", True, 0),
     Kind("CronJob", "batch/v1", "cronjobs", True, 0),
-    Kind("Role", "rbac.authorization.k8s.io/v1", "roles", True, 0),
-    Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", True, 0),
+    BY_KIND["Role"],
+    BY_KIND["RoleBinding"],
 )
 # Made by Kubernetes itself in every namespace.
 BUILT_IN = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}

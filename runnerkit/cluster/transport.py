@@ -28,10 +28,6 @@ class Transport:
         self._headers = {"Accept": "application/json", "User-Agent": f"runnerkit/{__version__}"}
         self.ca = ca
 
-    def send(self, method: str, target: str, payload: bytes | None, content_type: str,
-             extra: dict[str, str] | None = None, seconds: float | None = None) -> tuple[int, bytes]:
-        return self.exchange(method, target, payload, content_type, extra, seconds)[:2]
-
     def exchange(self, method: str, target: str, payload: bytes | None, content_type: str,
                  extra: dict[str, str] | None = None,
                  seconds: float | None = None) -> tuple[int, bytes, str | None]:

@@ -3,8 +3,6 @@ eating memory or hanging. Documented in docs/safety.md."""
 
 from __future__ import annotations
 
-from ..errors import MAX_ERRORS_SHOWN, capped  # noqa: F401  (SpecError caps its lines itself)
-
 MAX_INPUT_BYTES = 5 * 1024 * 1024  # spec, values, TOML, kubeconfig: a 500-project spec is ~150 KiB
 MAX_TOKEN_BYTES = 64 * 1024  # a ServiceAccount JWT is ~1 KiB; client-go reads files far larger as errors
 MAX_YAML_DEPTH = 64  # a spec is 6 levels deep; Helm values rarely pass 15

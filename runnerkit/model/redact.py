@@ -42,12 +42,6 @@ def register(secret: str | bytes | None) -> None:
                 _secrets.add(value)
 
 
-def forget_all() -> None:
-    """For tests: drop registered secrets."""
-    with _lock:
-        _secrets.clear()
-
-
 def redact(text: str) -> str:
     with _lock:
         known = sorted(_secrets, key=len, reverse=True)
