@@ -32,10 +32,11 @@ def github_claims(iss: str, aud: str, repository: str, ref: str = "refs/heads/ma
                   workflow: str | None = None, lifetime: int = 300, now: int | None = None) -> dict:
     owner, _ = repository.split("/")
     now = int(time.time()) if now is None else now
-    if event_name in ("pull_request", "pull_request_target"):
-        sub = f"repo:{repository}:pull_request"
-    elif environment:
+    # GitHub's default sub: the environment wins over a pull request, which wins over the ref.
+    if environment:
         sub = f"repo:{repository}:environment:{environment}"
+    elif event_name in ("pull_request", "pull_request_target"):
+        sub = f"repo:{repository}:pull_request"
     else:
         sub = f"repo:{repository}:ref:{ref}"
     workflow = workflow or f"{repository}/.github/workflows/deploy.yml@{ref}"

@@ -48,16 +48,23 @@ def register(commands: argparse._SubParsersAction) -> None:
                                    "  runnerkit render --format helm-values runnerkit.yaml > values.yaml\n"
                                    "  runnerkit export chart ./runnerkit-tenants\n"
                                    "  helm upgrade --install tenants ./runnerkit-tenants -f values.yaml\n"
-                                   "  runnerkit render --format authentication-config --kubernetes-version 1.33",
+                                   "  runnerkit render --format authentication-config --kubernetes-version 1.33\n"
+                                   "  runnerkit render --format oidc-flags\n"
+                                   "  runnerkit render --format eks-identity-provider -o json > eks-oidc.json",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_spec_argument(p)
     p.add_argument("--example", action="store_true", help="render the built-in example spec")
-    p.add_argument("--format", choices=("manifests", "helm-values", "authentication-config"),
+    p.add_argument("--format", choices=("manifests", "helm-values", "authentication-config", "oidc-flags",
+                                        "eks-identity-provider"),
                    default="manifests",
                    help="manifests: the Kubernetes objects (default); helm-values: values for the "
                         "runnerkit-tenants Helm chart that make it render the same objects; "
                         "authentication-config: the API server's AuthenticationConfiguration "
-                        "(--authentication-config) for the spec's CI identity issuers (docs/oidc.md)")
+                        "(--authentication-config) for the spec's CI identity issuers (docs/oidc.md); "
+                        "oidc-flags: the kube-apiserver --oidc-* flags for an issuer with "
+                        "authentication: oidc-flags, with what they cannot express; "
+                        "eks-identity-provider: the same as input for `aws eks "
+                        "associate-identity-provider-config --cli-input-json|yaml`")
     p.add_argument("--kubernetes-version", metavar="1.N",
                    help="with --format authentication-config: the API server's version; 1.34+ gets "
                         "apiserver.config.k8s.io/v1, 1.30-1.33 v1beta1 (default: v1)")
@@ -194,6 +201,24 @@ def cmd_render(args: argparse.Namespace) -> int:
             print_json(config)
         else:
             sys.stdout.write(authconfig.to_yaml(config))
+        return 0
+    if args.format in ("oidc-flags", "eks-identity-provider"):
+        from ..model import oidcflags
+
+        if args.format == "oidc-flags":
+            flags = oidcflags.apiserver_flags(spec)
+            if args.output == "json":
+                print_json(flags)
+            else:
+                sys.stdout.write(oidcflags.flags_text(flags, spec))
+            return 0
+        provider = oidcflags.eks_identity_provider(spec)
+        if args.output == "json":
+            print_json(provider)
+        else:
+            import yaml
+
+            sys.stdout.write(yaml.safe_dump(provider, sort_keys=False))
         return 0
     objects = render(spec)
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))

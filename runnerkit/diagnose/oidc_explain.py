@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.mapping import describe, identity_groups, map_claims, rejections
+from ..model.mapping import describe, map_claims, matches, rejections
 from ..model.oidc_credential import audiences
 from ..model.spec import Spec
 
@@ -56,15 +56,15 @@ def explain(spec: Spec, claims: dict, now: float) -> Explanation:
     if any(p.startswith("missing claims") for p in out.problems):
         return out
     out.username, out.groups = map_claims(issuer, claims)
-    token_groups = set(out.groups)
     for project in spec.projects:
         for identity in project.identities:
             if identity.issuer != issuer:
                 continue
-            matched = [g for g in identity_groups(identity) if g in token_groups]
+            matched = matches(identity, out.username, out.groups)
             if matched:
                 out.grants.append({"project": project.name, "namespace": project.namespace,
-                                   "identity": describe(identity), "group": matched[0],
+                                   "identity": describe(identity),
+                                   ("user" if issuer.flags else "group"): matched,
                                    "grants": [g.name for g in project.grants]})
     return out
 
@@ -78,12 +78,13 @@ def text_report(e: Explanation) -> list[str]:
     else:
         lines.append(f"  ok accepted by issuer {e.issuer}")
     if e.username:
-        lines += ["Maps to", f"  username: {e.username}", "  groups:"] + [f"    - {g}" for g in e.groups]
+        lines += ["Maps to", f"  username: {e.username}"]
+        lines += ["  groups:"] + [f"    - {g}" for g in e.groups] if e.groups else ["  groups: none"]
     lines.append("Grants")
     if e.grants:
         for g in e.grants:
             lines.append(f"  ok project {g['project']} (namespace {g['namespace']}): {', '.join(g['grants']) or 'no grants'}"
-                         f" through group {g['group']}")
+                         f" through {'user' if 'user' in g else 'group'} {g.get('user') or g['group']}")
             lines.append(f"      identity: {g['identity']}")
     else:
         lines.append("  x no project's identities match this token: it would get 403 everywhere; compare "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..cluster.protocol import Client
 from ..model.identities import GithubIdentity, GitlabIdentity, Identity
-from ..model.mapping import describe, identity_groups, map_claims
+from ..model.mapping import default_sub, describe, map_claims, matches
 from ..model.rbac import Access, expand
 from ..model.spec import Project, Spec
 from .verify import Declared, _concrete
@@ -50,12 +50,18 @@ def _github_claims(i: GithubIdentity, **change: str | None) -> dict:
     ref = i.refs[0] if i.refs else "refs/heads/main"
     claims: dict[str, str | None] = {"iss": i.issuer.url, "repository": i.repository, "repository_owner": i.repository.split("/")[0],
               "ref": ref, "event_name": "push",
-              "job_workflow_ref": i.workflow or f"{i.repository}/.github/workflows/deploy.yml@{ref}",
-              "sub": f"repo:{i.repository}:ref:{ref}"}
+              "job_workflow_ref": i.workflow or f"{i.repository}/.github/workflows/deploy.yml@{ref}"}
+    if i.pull_request and i.issuer.flags:  # the identity admits pull requests only
+        claims.update(event_name="pull_request", ref="refs/pull/1/merge")
     if i.environments:
         claims["environment"] = i.environments[0]
+    return _with_sub(i, claims, change)
+
+
+def _with_sub(i: Identity, claims: dict, change: dict) -> dict:
     claims.update(change)
-    return {k: v for k, v in claims.items() if v is not None}
+    out = {k: v for k, v in claims.items() if v is not None}
+    return {**out, "sub": default_sub(i.issuer, out)}
 
 
 def _gitlab_claims(i: GitlabIdentity, **change: str | None) -> dict:
@@ -64,8 +70,7 @@ def _gitlab_claims(i: GitlabIdentity, **change: str | None) -> dict:
               "ref_type": i.ref_type or "branch", "ref_protected": "true"}
     if i.environments:
         claims["environment"] = i.environments[0]
-    claims.update(change)
-    return {k: v for k, v in claims.items() if v is not None}
+    return _with_sub(i, claims, change)
 
 
 def cases(identity: Identity) -> list[Case]:
@@ -106,11 +111,11 @@ def cases(identity: Identity) -> list[Case]:
     return out
 
 
-def _declared_for(spec: Spec, groups: set[str]) -> Declared:
-    """What every identity these groups match is granted, across the spec."""
+def _declared_for(spec: Spec, case: Case) -> Declared:
+    """What every identity this job's username and groups match is granted, across the spec."""
     declared = Declared()
     for project in spec.projects:
-        if any(set(identity_groups(i)) & groups for i in project.identities):
+        if any(matches(i, case.username, case.groups) for i in project.identities):
             for grant in project.grants:
                 for ns in [None] if grant.cluster_wide else grant.namespaces:
                     declared.add(ns, grant.rules)
@@ -127,7 +132,7 @@ def plan(spec: Spec, projects: list[str] | None = None) -> list[IdentityCheck]:
             check = IdentityCheck(project.name, describe(identity))
             for case in cases(identity):
                 check.cases.append(case)
-                declared = _declared_for(spec, set(case.groups))
+                declared = _declared_for(spec, case)
                 spaces = everyone if case.label == "declared job" else _namespaces(project)
                 for ns in spaces:
                     for access in accesses:

@@ -46,6 +46,12 @@ def api_version(kubernetes_version: str | None) -> str:
 
 
 def authentication_config(spec: Spec, kubernetes_version: str | None = None) -> dict:
+    for i, issuer in enumerate(spec.issuers.values()):
+        if issuer.flags:
+            raise InputError(f"{spec.path}: issuers[{i}] ({issuer.name}) has authentication: oidc-flags: "
+                             "render --format oidc-flags (or eks-identity-provider) instead, or set "
+                             "authentication: structured and apply again (its bindings name users, "
+                             "not the groups this config maps)")
     doc = {"apiVersion": api_version(kubernetes_version), "kind": "AuthenticationConfiguration",
            "jwt": [jwt_authenticator(i) for i in spec.issuers.values()]}
     check_cel(doc)

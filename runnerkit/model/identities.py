@@ -17,7 +17,12 @@ from typing import Any, Protocol
 
 ISSUER_TYPES = ("github", "gitlab")
 DEFAULT_URLS = {"github": "https://token.actions.githubusercontent.com", "gitlab": "https://gitlab.com"}
-ISSUER_KEYS = ("name", "type", "url", "audience", "owners", "groups", "certificateAuthority")
+ISSUER_KEYS = ("name", "type", "url", "audience", "owners", "groups", "certificateAuthority", "authentication")
+# structured: --authentication-config (Kubernetes 1.30+), CEL maps claims to exact groups.
+# oidc-flags: the single-issuer --oidc-* flags (and EKS's OIDC identity provider): the username is
+# PREFIX + the token's sub, no groups; a subset of identities can be expressed (check_flags).
+AUTHENTICATION_MODES = ("structured", "oidc-flags")
+STRUCTURED_ONLY = "or use authentication: structured (Kubernetes 1.30+)"
 GITHUB_IDENTITY_KEYS = ("issuer", "repository", "refs", "environments", "pullRequest", "workflow")
 GITLAB_IDENTITY_KEYS = ("issuer", "projectPath", "refType", "refs", "protected", "environments")
 GITLAB_REF_TYPES = ("branch", "tag")
@@ -39,10 +44,15 @@ class Issuer:
     audience: str
     owners: tuple[str, ...] = ()  # github: repository_owner values; gitlab: top groups (subgroups included)
     certificate_authority: str | None = None  # PEM, for issuers not signed by a public CA
+    authentication: str = "structured"  # structured | oidc-flags
 
     @property
     def prefix(self) -> str:
         return f"{self.name}:"
+
+    @property
+    def flags(self) -> bool:
+        return self.authentication == "oidc-flags"
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class Checker(Protocol):
 
 def issuers(v: Checker, value: Any) -> dict[str, Issuer]:
     out: dict[str, Issuer] = {}
+    flagged: list[int] = []
     for i, item in enumerate(v.sequence(value, ("issuers",))):
         path = ("issuers", i)
         raw = v.mapping(item, path, ISSUER_KEYS)
@@ -97,6 +108,11 @@ def issuers(v: Checker, value: Any) -> dict[str, Issuer]:
                                     "one entry per issuer URL: declare it once")
             continue
         out[issuer.name] = issuer
+        flagged += [i] if issuer.flags else []
+    if flagged and len(out) > 1:
+        v.fail(("issuers", flagged[0], "authentication"),
+               "oidc-flags: an API server takes one issuer through the --oidc-* flags, and not together "
+               "with --authentication-config; declare only this issuer, " + STRUCTURED_ONLY + " for several")
     return out
 
 
@@ -145,9 +161,19 @@ def _issuer(v: Checker, raw: dict, path: tuple) -> Issuer | None:
         v.fail(path + ("certificateAuthority",), "must be PEM text (-----BEGIN CERTIFICATE-----...); "
                                                  "leave it out for issuers with a public certificate")
         ok = False
+    authentication = raw.get("authentication", "structured")
+    if authentication not in AUTHENTICATION_MODES:
+        v.fail(path + ("authentication",), f"must be structured (--authentication-config, Kubernetes 1.30+) "
+                                           f"or oidc-flags (the --oidc-* flags, EKS), not {authentication!r}")
+        ok = False
+    elif authentication == "oidc-flags" and len(owners) > 1:
+        claim = "repository_owner" if type_ == "github" else "namespace_path"
+        v.fail(path + (own_key,), f"oidc-flags can require one value per claim (--oidc-required-claim="
+                                  f"{claim}=VALUE): list one, {STRUCTURED_ONLY}")
+        ok = False
     if not ok:
         return None
-    return Issuer(name, type_, url, audience, tuple(owners), ca)  # type: ignore[arg-type]
+    return Issuer(name, type_, url, audience, tuple(owners), ca, authentication)  # type: ignore[arg-type]
 
 
 def identities(v: Checker, value: Any, path: tuple, known: dict[str, Issuer]) -> tuple[Identity, ...]:
@@ -220,7 +246,8 @@ def _github(v: Checker, raw: dict, path: tuple, issuer: Issuer) -> GithubIdentit
         ok = False
     if not ok:
         return None
-    return GithubIdentity(issuer, repo, refs, envs, pull_request, workflow)  # type: ignore[arg-type]
+    identity = GithubIdentity(issuer, repo, refs, envs, pull_request, workflow)  # type: ignore[arg-type]
+    return identity if not issuer.flags or _github_flags(v, identity, path) else None
 
 
 def _gitlab(v: Checker, raw: dict, path: tuple, issuer: Issuer) -> GitlabIdentity | None:
@@ -249,7 +276,51 @@ def _gitlab(v: Checker, raw: dict, path: tuple, issuer: Issuer) -> GitlabIdentit
     envs = _segments(v, raw.get("environments"), path + ("environments",), "environment")
     if not ok:
         return None
-    return GitlabIdentity(issuer, project, ref_type, refs, protected, envs)  # type: ignore[arg-type]
+    identity = GitlabIdentity(issuer, project, ref_type, refs, protected, envs)  # type: ignore[arg-type]
+    return identity if not issuer.flags or _gitlab_flags(v, identity, path) else None
+
+
+# With the --oidc-* flags the username is PREFIX + sub and there are no groups, so an identity must
+# name exactly the subs a binding can list. GitHub's default sub is repo:R:environment:E when the job
+# has an environment, else repo:R:pull_request for pull requests, else repo:R:ref:REF; GitLab's is
+# project_path:P:ref_type:T:ref:R (no environment, no protection).
+
+def _github_flags(v: Checker, i: GithubIdentity, path: tuple) -> bool:
+    if i.workflow:
+        v.fail(path + ("workflow",), "oidc-flags map only the sub claim, which does not carry "
+                                     f"job_workflow_ref; remove workflow, {STRUCTURED_ONLY}")
+        return False
+    kinds = [k for k, on in (("refs", bool(i.refs)), ("environments", bool(i.environments)),
+                             ("pullRequest", i.pull_request)) if on]
+    if len(kinds) != 1:
+        what = " and ".join(kinds) if kinds else "none of refs, environments, pullRequest: true"
+        v.fail(path, f"declares {what}: with oidc-flags the username is GitHub's sub, which names one "
+                     "environment, or a pull request, or one ref; declare exactly one of them per "
+                     f"identity, {STRUCTURED_ONLY}")
+        return False
+    return True
+
+
+def _gitlab_flags(v: Checker, i: GitlabIdentity, path: tuple) -> bool:
+    ok = True
+    if i.environments:
+        v.fail(path + ("environments",), "oidc-flags map only the sub claim, which does not carry the "
+                                         f"environment; remove environments, {STRUCTURED_ONLY}")
+        ok = False
+    if not i.refs:
+        v.fail(path + ("refs",), "is required with oidc-flags: GitLab's sub names the ref "
+                                 "(project_path:P:ref_type:T:ref:R) and RBAC cannot match any ref")
+        ok = False
+    if not i.protected:
+        v.fail(path + ("protected",), "oidc-flags require ref_protected=true of every token of the issuer "
+                                      f"(--oidc-required-claim); remove protected: false, {STRUCTURED_ONLY}")
+        ok = False
+    if i.project_path.rsplit("/", 1)[0] != i.issuer.owners[0]:
+        v.fail(path + ("projectPath",), f"is in a subgroup of {i.issuer.owners[0]!r}: oidc-flags require "
+                                        "one exact namespace_path (--oidc-required-claim), so only projects "
+                                        f"directly in that group authenticate; move the project, {STRUCTURED_ONLY}")
+        ok = False
+    return ok
 
 
 def identity_for(identities: tuple[Identity, ...], ci: str) -> Identity | None:

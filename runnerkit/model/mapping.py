@@ -14,6 +14,9 @@ audit logs. No value may contain ':' (claim validation rejects such tokens), so 
 unambiguous; the distinct PREFIX per issuer keeps issuers apart.
 
 This module is the reference the CEL is tested against (tests evaluate both on the same claims).
+
+An issuer with `authentication: oidc-flags` (the single-issuer --oidc-* flags, EKS) maps a token to
+the user PREFIX + sub and no groups; its identities are bound as those users (flag_usernames).
 """
 
 from __future__ import annotations
@@ -45,18 +48,64 @@ def identity_groups(identity: Identity) -> list[str]:
     return [base + r + e + t for r, e, t in product(refs, envs, trust)]
 
 
+def flag_usernames(identity: Identity) -> list[str]:
+    """oidc-flags: the users (PREFIX + the provider's default sub) a binding for this identity names."""
+    prefix = identity.issuer.prefix
+    if isinstance(identity, GithubIdentity):
+        if identity.pull_request:
+            return [f"{prefix}repo:{identity.repository}:pull_request"]
+        if identity.environments:
+            return [f"{prefix}repo:{identity.repository}:environment:{e}" for e in identity.environments]
+        return [f"{prefix}repo:{identity.repository}:ref:{r}" for r in identity.refs]
+    return [f"{prefix}project_path:{identity.project_path}:ref_type:{identity.ref_type}:ref:{r}"
+            for r in identity.refs]
+
+
+def identity_names(identity: Identity) -> list[str]:
+    """The user (oidc-flags) or group (structured) names a binding for this identity lists."""
+    return flag_usernames(identity) if identity.issuer.flags else identity_groups(identity)
+
+
+def matches(identity: Identity, username: str, groups: list[str] | tuple[str, ...]) -> str | None:
+    """The name through which a token mapped to (username, groups) gets this identity's grants."""
+    have = {username} if identity.issuer.flags else set(groups)
+    return next((n for n in identity_names(identity) if n in have), None)
+
+
 def subjects(identities: tuple[Identity, ...]) -> list[dict]:
     out: list[dict] = []
     for identity in identities:
-        for group in identity_groups(identity):
-            subject = {"kind": "Group", "apiGroup": RBAC_GROUP, "name": group}
+        kind = "User" if identity.issuer.flags else "Group"
+        for name in identity_names(identity):
+            subject = {"kind": kind, "apiGroup": RBAC_GROUP, "name": name}
             if subject not in out:
                 out.append(subject)
     return out
 
 
+def default_sub(issuer: Issuer, claims: dict) -> str:
+    """The sub the provider issues when nobody customized it (what the --oidc-* flags map)."""
+    if issuer.type == "github":
+        repo = f"repo:{claims['repository']}"
+        if claims.get("environment"):
+            return f"{repo}:environment:{claims['environment']}"
+        if claims.get("event_name") in PULL_REQUEST_EVENTS:
+            return f"{repo}:pull_request"
+        return f"{repo}:ref:{claims['ref']}"
+    return f"project_path:{claims['project_path']}:ref_type:{claims['ref_type']}:ref:{claims['ref']}"
+
+
+def required_claims(issuer: Issuer) -> dict[str, str]:
+    """oidc-flags: the --oidc-required-claim pairs (validation allows exactly one owner or group)."""
+    if issuer.type == "github":
+        return {"repository_owner": issuer.owners[0]}
+    return {"namespace_path": issuer.owners[0], "ref_protected": "true"}
+
+
 def map_claims(issuer: Issuer, claims: dict) -> tuple[str, list[str]]:
     """The username and groups the API server maps these claims to (same result as the CEL)."""
+    if issuer.flags:
+        return issuer.prefix + str(claims["sub"]), []
     if issuer.type == "github":
         return _github(issuer, claims)
     return _gitlab(issuer, claims)
@@ -90,7 +139,11 @@ def describe(identity: Identity) -> str:
             parts.append("environments " + ", ".join(identity.environments))
         if identity.workflow:
             parts.append(f"workflow {identity.workflow}")
-        parts.append("pull requests too" if identity.pull_request else "no pull requests")
+        if identity.issuer.flags and (identity.environments or identity.pull_request):
+            # GitHub's sub names the environment even for pull requests (oidc-flags map only sub).
+            parts.append("pull requests only" if identity.pull_request else "pull requests deploying there too")
+        else:
+            parts.append("pull requests too" if identity.pull_request else "no pull requests")
         return "; ".join(parts)
     assert isinstance(identity, GitlabIdentity)
     parts = [f"{identity.issuer.name} {identity.project_path}"]
@@ -107,6 +160,11 @@ def describe(identity: Identity) -> str:
 
 def rejections(issuer: Issuer, claims: dict) -> list[str]:
     """Why the API server's claim rules would refuse these claims (same rules as the CEL); [] if none."""
+    if issuer.flags:
+        if not isinstance(claims.get("sub"), str):
+            return ["missing claims: sub"]
+        return [f"claim {k} is {claims.get(k)!r}, the --oidc-required-claim is {k}={v}"
+                for k, v in required_claims(issuer).items() if claims.get(k) != v]
     required: tuple[str, ...]
     if issuer.type == "github":
         required = ("sub", "repository", "repository_owner", "ref", "event_name", "job_workflow_ref")
