@@ -223,3 +223,10 @@ def test_doctor_explains_a_flags_token_through_its_user(monkeypatch, tmp_path):
     result = run_cli("doctor", "--id-token-env", "CI_ID_TOKEN", "--spec", path)
     assert result.code == 1
     assert "x claim repository_owner is 'other', the --oidc-required-claim is repository_owner=acme" in result.out
+
+
+def test_the_flags_in_the_docs_are_what_render_prints():
+    docs = (Path(__file__).parents[3] / "docs" / "oidc.md").read_text()
+    block = docs.split("the flags are:\n\n```\n", 1)[1].split("```", 1)[0]
+    spec = load(GITHUB, "      - {issuer: github, repository: acme/app, refs: [refs/heads/main]}\n")
+    assert block.splitlines() == oidcflags.apiserver_flags(spec)["flags"]
