@@ -42,18 +42,6 @@ def resolve(kubeconfig: str | None, context: str | None) -> ClusterSource:
                      "~/.kube/config, or run inside a pod with a ServiceAccount")
 
 
-def kubeconfig_paths(flag: str | None) -> list[str]:
-    """What kubectl reads: --kubeconfig, else every existing file of $KUBECONFIG, else ~/.kube/config."""
-    if flag:
-        if not Path(flag).is_file():
-            raise InputError(f"--kubeconfig {flag}: no such file")
-        return [flag]
-    if os.environ.get("KUBECONFIG"):
-        return [p for p in os.environ["KUBECONFIG"].split(os.pathsep) if p and Path(p).is_file()]
-    home = Path(HOME_KUBECONFIG).expanduser()
-    return [str(home)] if home.is_file() else []
-
-
 def load_kubeconfigs(paths: list[str]) -> list[tuple[str, dict]]:
     """(path, document) of each kubeconfig file, for kubectl's merge (diagnose/doctor_rules.py); each
     read bounded, without aliases, shaped like a kubeconfig, its tokens registered with the redactor."""

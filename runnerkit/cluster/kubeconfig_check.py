@@ -17,9 +17,10 @@ from ..model.yamlsrc import parse
 from .files import read_input, read_token
 
 
-def paths(kubeconfig: str | None) -> list[Path]:
+def paths(kubeconfig: str | None, strict: bool = True) -> list[Path]:
     """The kubeconfig files kubectl would read: --kubeconfig, else every existing KUBECONFIG entry,
-    else ~/.kube/config (when it exists). A named file that is missing is an error naming it."""
+    else ~/.kube/config (when it exists). A named file that is missing is an error naming it; a
+    KUBECONFIG naming no existing file too, unless not strict (doctor then looks for a pod's account)."""
     if kubeconfig:
         path = Path(kubeconfig).expanduser()
         if not path.exists():
@@ -29,7 +30,7 @@ def paths(kubeconfig: str | None) -> list[Path]:
     if env:
         listed = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
         found = [p for p in listed if p.exists()]
-        if not found:
+        if not found and strict:
             raise InputError(f"KUBECONFIG={env}: no such file; point KUBECONFIG at an existing kubeconfig "
                              "or unset it")
         return found

@@ -12,7 +12,8 @@ from . import doctor_tls
 from .doctor_rules import (FAIL, OK, SKIP, WARN, Need, DoctorCheck, Target, grant_fix, merged_kubeconfig,
                            namespace_results, parse_need, self_review_result, token_results)
 from ..errors import ApiError, Forbidden, InputError, Unauthorized
-from ..cluster.config import kubeconfig_paths, load_kubeconfigs
+from ..cluster.config import load_kubeconfigs
+from ..cluster.kubeconfig_check import paths as kubeconfig_paths
 from ..cluster.incluster import SA_DIR, PodAccount, TokenFacts, pod_account, token_claims, token_facts
 from ..model.rbac import Access, parse_service_account_user
 from ..model.spec import Spec
@@ -66,7 +67,7 @@ def run(options: Options) -> DoctorReport:
     pod_ns = pod.namespace()
     sa = _pod_identity(report, pod, pod_ns) if not as_sa else None
 
-    paths = kubeconfig_paths(options.kubeconfig)
+    paths = [str(p) for p in kubeconfig_paths(options.kubeconfig, strict=False)]
     if paths:
         target = merged_kubeconfig(load_kubeconfigs(paths), options.context)
     elif options.context:

@@ -34,10 +34,8 @@ def token_from_env() -> str:
 
 
 def api_base(url: str, insecure_http: bool = False) -> str:
-    check_url(url, "--gitlab-url", insecure_http, "the GitLab address, e.g. https://gitlab.example.com")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise InputError(f"--gitlab-url {url!r}: must be the GitLab address, e.g. https://gitlab.example.com")
+    parts = urlsplit(check_url(url, "--gitlab-url", insecure_http,
+                               "the GitLab address, e.g. https://gitlab.example.com"))
     path = parts.path.rstrip("/")
     if not path.endswith("/api/v4"):
         path += "/api/v4"
