@@ -9,6 +9,7 @@ as client-go reads them (trimmed); every token is registered with the redactor.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import InputError
@@ -59,10 +60,29 @@ def check(path: Path) -> dict:
             continue
         if not isinstance(user, dict):
             raise InputError(f"kubeconfig {path}: users[{i}].user must be a mapping")
-        for secret in ("token", "password"):
-            if isinstance(user.get(secret), str):
-                redact.register(user[secret])
+        register_secrets(user)
     return doc
+
+
+SECRET_NAME = re.compile(r"(?i)token|secret|password|passwd|key")
+
+
+def register_secrets(user: dict) -> None:
+    """Every credential a kubeconfig user can carry, so that no error or trace can print it: the
+    token, password and client key, an auth-provider's tokens and client secret, and exec env
+    values whose names say they are secret."""
+    for name in ("token", "password", "client-key-data"):
+        if isinstance(user.get(name), str):
+            redact.register(user[name])
+    provider = user.get("auth-provider")
+    config = provider.get("config") if isinstance(provider, dict) else None
+    for name, value in (config.items() if isinstance(config, dict) else ()):
+        if isinstance(value, str) and SECRET_NAME.search(str(name)):
+            redact.register(value)
+    exec_ = user.get("exec")
+    for env in ((exec_.get("env") or []) if isinstance(exec_, dict) else []):
+        if isinstance(env, dict) and isinstance(env.get("value"), str) and SECRET_NAME.search(str(env.get("name"))):
+            redact.register(env["value"])
 
 
 def check_all(files: list[Path], context: str | None) -> None:
