@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from .files import writable_file
 from .common import (DEFAULT_SPEC, add_kube_options, add_output, add_spec_argument, connect,
                      example_text, load_spec, print_data, print_json, warn)
 from .globals import STRUCTURED, add_dry_run
@@ -159,7 +160,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.file == "-":
         sys.stdout.write(text)
         return 0
-    path = Path(args.file)
+    path = writable_file(Path(args.file), "init")
     if path.exists() and not args.force:
         raise InputError(f"{path} exists; pass --force to overwrite it")
     path.write_text(text, encoding="utf-8")
@@ -243,10 +244,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
             warnings.append(gap + " (pass --accept-unenforced-isolation to stop this warning)")
         warnings.extend(missing_manager_accounts(client, spec, objects))
 
-    adopt = frozenset(p.namespace for p in spec.projects if p.adopt_namespace)
     result = apply.apply(client, objects, spec.name, dry_run=args.dry_run == "server",
                          client_only=args.dry_run == "client", prune=args.prune,
-                         prune_namespaces=args.prune_namespaces, check=check, adopt=adopt, force=args.force)
+                         prune_namespaces=args.prune_namespaces, check=check, adopt=spec.adopted_namespaces, force=args.force)
     report(result, args.output, warnings)
     return 0
 
@@ -259,7 +259,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     text, result = apply.diff(connect(args), render(spec), spec.name, prune=args.prune,
                               prune_namespaces=args.prune_namespaces,
-                              adopt=frozenset(p.namespace for p in spec.projects if p.adopt_namespace))
+                              adopt=spec.adopted_namespaces)
     if args.output in STRUCTURED:
         print_data(args.output, {**result.to_dict(), "changed": bool(text), "diff": text})
     else:

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..model import redact
+from ..cluster.saas_http import token_from_env
 if TYPE_CHECKING:
     from ..model.spec import Project
 
@@ -171,11 +171,7 @@ def cmd_push_variables(args: argparse.Namespace) -> int:
     for assignment in args.set:
         name, value = gh.parse_assignment(assignment)
         variables[name] = value
-    token = (os.environ.get("GITHUB_TOKEN") or "").strip()
-    redact.register(token)
-    if not token:
-        raise InputError("GITHUB_TOKEN is not set: export a token with write access to the repository's "
-                         "Actions variables (it is never printed)")
+    token = token_from_env("GITHUB_TOKEN", "a token with write access to the repository's Actions variables")
     changes = gh.push_variables(gh.GithubApi(token, args.api_url, args.insecure_http), repository, variables, environment,
                                 args.dry_run)
     where = f"{repository}" + (f" environment {environment}" if environment else "")

@@ -11,6 +11,7 @@ importing each other; model/ stays pure.)
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,17 @@ def check_url(url: str, flag: str, insecure_http: bool = False,
         raise InputError(f"{flag} {url!r}: plain http:// would send the token in clear text; use https://, "
                          "or pass --insecure-http if this network is trusted")
     return url.strip()
+
+
+def token_from_env(variable: str, need: str) -> str:
+    """A SaaS API token from the environment only (out of shell history and process lists),
+    registered with the redactor before anything can print it."""
+    token = os.environ.get(variable, "").strip()
+    redact.register(token)
+    if not token:
+        raise InputError(f"{variable} is not set: export {need} (read from the environment only, so it "
+                         "stays out of shell history and process lists; never printed)")
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -93,7 +93,7 @@ def runner_values_yaml(project: Project, container_mode: str = "default", storag
                   *([] if storage_class else
                     ["# the cluster's default StorageClass (`kubectl get storageclass`; --storage-class)."])]
     if container_mode.startswith("kubernetes"):
-        lines += [f"# Job pods and container steps are created by the container hook, which names no "
+        lines += ["# Job pods and container steps are created by the container hook, which names no "
                   "ServiceAccount:",
                   f"# {hook_template.TEMPLATE_ENV} points it at ConfigMap "
                   f"{hook_template.config_map_name(project)}",

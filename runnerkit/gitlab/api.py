@@ -10,27 +10,20 @@ Endpoints (GitLab docs, "Project-level CI/CD variables API"):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..cluster.saas_http import check_url, json_body, send, session as safe_session
-from ..errors import ApiError, InputError, NotFound, http_error
-from ..model import redact
+from ..cluster.saas_http import check_url, json_body, send, session as safe_session, token_from_env as saas_token
+from ..errors import ApiError, NotFound, http_error
 
 TOKEN_ENV = "GITLAB_TOKEN"
 CREATE, UPDATE, UNCHANGED = "created", "updated", "unchanged"
 
 
 def token_from_env() -> str:
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    redact.register(token)
-    if not token:
-        raise InputError(f"set {TOKEN_ENV} to a GitLab access token with the api scope and at least the "
-                         "Maintainer role on the project (read from the environment only, so it stays "
-                         "out of shell history and process lists)")
-    return token
+    return saas_token(TOKEN_ENV, "a GitLab access token with the api scope and at least the Maintainer "
+                                 "role on the project")
 
 
 def api_base(url: str, insecure_http: bool = False) -> str:

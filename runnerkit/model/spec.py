@@ -84,6 +84,11 @@ class Spec:
     document: dict = field(default_factory=dict, compare=False, repr=False)  # as written, for the chart
     issuers: dict[str, identitymod.Issuer] = field(default_factory=dict)
 
+    @property
+    def adopted_namespaces(self) -> frozenset[str]:
+        """Existing namespaces the spec takes over (adoptNamespace: true); others are only used."""
+        return frozenset(p.namespace for p in self.projects if p.adopt_namespace)
+
     def project(self, name: str) -> Project:
         for p in self.projects:
             if p.name == name:

@@ -204,7 +204,7 @@ def test_unknown_project_is_a_clear_404(gitlab, spec_file, token):
 def test_token_only_from_the_environment(gitlab, spec_file, monkeypatch):
     monkeypatch.delenv("GITLAB_TOKEN", raising=False)
     run = push(gitlab, spec_file)
-    assert run.code == 2 and "set GITLAB_TOKEN" in run.err
+    assert run.code == 2 and "GITLAB_TOKEN is not set: export a GitLab access token" in run.err
     assert gitlab.requests == []
     assert "--token" not in run_cli("gitlab", "push-variables", "--help").out
 
