@@ -141,21 +141,8 @@ def _issuer(v: Checker, raw: dict, path: tuple) -> Issuer | None:
         v.fail(path + ("audience",), "is required: the audience (aud) the CI job requests, unique to "
                                      "this cluster, e.g. https://kubernetes.example.com")
         ok = False
-    own_key, other_key = ("owners", "groups") if type_ == "github" else ("groups", "owners")
-    if other_key in raw:
-        v.fail(path + (other_key,), f"is not used by {type_} issuers; list them under {own_key}:")
-    owners = v.sequence(raw.get(own_key), path + (own_key,))
-    pattern = GITHUB_OWNER if type_ == "github" else GITLAB_PATH
-    for j, owner in enumerate(owners):
-        if not isinstance(owner, str) or not pattern.match(owner):
-            v.fail(path + (own_key, j), f"{owner!r} is not a valid {'GitHub owner' if type_ == 'github' else 'GitLab group path'}")
-            ok = False
-    if not owners:
-        what = "organizations or users" if type_ == "github" else "groups"
-        v.fail(path + (own_key,), f"is required: the {what} whose jobs may authenticate; without it every "
-                                  f"{type_} job of any {what[:-1]} in the world holding a token for this "
-                                  "audience would authenticate")
-        ok = False
+    owners = _owners(v, raw, path, type_)
+    ok = ok and owners is not None
     ca = raw.get("certificateAuthority")
     if ca is not None and (not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca):
         v.fail(path + ("certificateAuthority",), "must be PEM text (-----BEGIN CERTIFICATE-----...); "
@@ -166,14 +153,35 @@ def _issuer(v: Checker, raw: dict, path: tuple) -> Issuer | None:
         v.fail(path + ("authentication",), f"must be structured (--authentication-config, Kubernetes 1.30+) "
                                            f"or oidc-flags (the --oidc-* flags, EKS), not {authentication!r}")
         ok = False
-    elif authentication == "oidc-flags" and len(owners) > 1:
-        claim = "repository_owner" if type_ == "github" else "namespace_path"
-        v.fail(path + (own_key,), f"oidc-flags can require one value per claim (--oidc-required-claim="
-                                  f"{claim}=VALUE): list one, {STRUCTURED_ONLY}")
+    elif authentication == "oidc-flags" and owners and len(owners) > 1:
+        claim, key = ("repository_owner", "owners") if type_ == "github" else ("namespace_path", "groups")
+        v.fail(path + (key,), f"oidc-flags can require one value per claim (--oidc-required-claim="
+                              f"{claim}=VALUE): list one, {STRUCTURED_ONLY}")
         ok = False
     if not ok:
         return None
-    return Issuer(name, type_, url, audience, tuple(owners), ca, authentication)  # type: ignore[arg-type]
+    return Issuer(name, type_, url, audience, owners or (), ca, authentication)  # type: ignore[arg-type]
+
+
+def _owners(v: Checker, raw: dict, path: tuple, type_: str) -> tuple[str, ...] | None:
+    """The owners (github) or groups (gitlab) allowed to authenticate at all; None when invalid."""
+    own_key, other_key = ("owners", "groups") if type_ == "github" else ("groups", "owners")
+    if other_key in raw:
+        v.fail(path + (other_key,), f"is not used by {type_} issuers; list them under {own_key}:")
+    owners = v.sequence(raw.get(own_key), path + (own_key,))
+    pattern = GITHUB_OWNER if type_ == "github" else GITLAB_PATH
+    ok = True
+    for j, owner in enumerate(owners):
+        if not isinstance(owner, str) or not pattern.match(owner):
+            v.fail(path + (own_key, j), f"{owner!r} is not a valid {'GitHub owner' if type_ == 'github' else 'GitLab group path'}")
+            ok = False
+    if not owners:
+        what = "organizations or users" if type_ == "github" else "groups"
+        v.fail(path + (own_key,), f"is required: the {what} whose jobs may authenticate; without it every "
+                                  f"{type_} job of any {what[:-1]} in the world holding a token for this "
+                                  "audience would authenticate")
+        ok = False
+    return tuple(owners) if ok else None
 
 
 def identities(v: Checker, value: Any, path: tuple, known: dict[str, Issuer]) -> tuple[Identity, ...]:
