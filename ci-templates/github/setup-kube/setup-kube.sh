@@ -3,7 +3,8 @@
 # server/token/CA), export KUBECONFIG through $GITHUB_ENV and set the `kubeconfig` output; with
 # verify, print who the job is and what it may do in the namespace.
 #
-# Inputs arrive as env: INPUT_NAMESPACE, INPUT_VERIFY, INPUT_SERVER, INPUT_TOKEN, INPUT_CA_DATA.
+# Inputs arrive as env: INPUT_NAMESPACE, INPUT_VERIFY, INPUT_SERVER, INPUT_TOKEN, INPUT_CA_DATA (and
+# INPUT_OIDC_AUDIENCE, INPUT_CA_PEM: with an audience, setup-kube-oidc.sh does the job's OIDC mode).
 # With runnerkit on PATH this is `runnerkit kubeconfig`; without it, plain shell writes the same
 # kubeconfig. RUNNERKIT_SA_DIR overrides the ServiceAccount mount (tests, unusual runners).
 set -euo pipefail
@@ -40,6 +41,10 @@ subject() {
 
 [ -n "${RUNNER_TEMP:-}" ] || fail "RUNNER_TEMP is not set: run this action inside a GitHub Actions job"
 [ -n "${GITHUB_ENV:-}" ] || fail "GITHUB_ENV is not set: run this action inside a GitHub Actions job"
+if [ -n "${INPUT_OIDC_AUDIENCE:-}" ]; then
+  exec bash "$(dirname "${BASH_SOURCE[0]}")/setup-kube-oidc.sh"
+fi
+[ -z "${INPUT_CA_PEM:-}" ] || fail "the certificate-authority input is for OIDC mode (oidc-audience); use certificate-authority-data"
 sa_dir=$(absolute "${RUNNERKIT_SA_DIR:-/var/run/secrets/kubernetes.io/serviceaccount}")
 dir="$RUNNER_TEMP/setup-kube"
 kubeconfig="$dir/kubeconfig"

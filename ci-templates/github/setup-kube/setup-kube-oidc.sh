@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# setup-kube, OIDC mode (input oidc-audience): a kubeconfig whose user is an exec credential plugin
+# that fetches the job's own GitHub OIDC ID token whenever kubectl/helm need one. No credential is
+# stored: not in a secret, not in the kubeconfig. With runnerkit on PATH the plugin is
+# `runnerkit credential github`; without it, oidc-credential.sh (bash, curl, base64) copied under
+# $RUNNER_TEMP/setup-kube. With verify, print who the API server maps the token to and what it may
+# do in the namespace.
+#
+# Inputs arrive as env: INPUT_OIDC_AUDIENCE, INPUT_NAMESPACE, INPUT_VERIFY, INPUT_SERVER, INPUT_TOKEN,
+# INPUT_CA_DATA, INPUT_CA_PEM.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+fail() {
+  echo "::error title=setup-kube::$*"
+  exit 1
+}
+
+# A YAML double-quoted scalar.
+quote() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+audience=$INPUT_OIDC_AUDIENCE
+server=${INPUT_SERVER:-}
+namespace=${INPUT_NAMESPACE:-}
+dir="$RUNNER_TEMP/setup-kube"
+kubeconfig="$dir/kubeconfig"
+umask 077
+mkdir -p "$dir"
+
+verify=false
+case "${INPUT_VERIFY:-true}" in
+  true | True | TRUE | 1 | yes) verify=true ;;
+esac
+
+errors=()
+[ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] ||
+  errors+=("ACTIONS_ID_TOKEN_REQUEST_URL is not set: this job may not request an OIDC ID token; add \`permissions: id-token: write\` to the job (pull requests from forks never get one)")
+[ -z "${INPUT_TOKEN:-}" ] ||
+  errors+=("the token input and oidc-audience exclude each other: OIDC mode uses the job's own ID token; remove the token input (and its secret)")
+case $server in
+  https://*) ;;
+  "") errors+=("oidc-audience needs the server input: the API server's https URL (a repository variable, e.g. server: \${{ vars.KUBE_SERVER }})") ;;
+  *) errors+=("server $server: must be an https:// URL") ;;
+esac
+[ -n "$namespace" ] ||
+  errors+=("oidc-audience needs the namespace input: the project's namespace (runnerkit snippet github PROJECT prints it)")
+[ -z "${INPUT_CA_DATA:-}" ] || [ -z "${INPUT_CA_PEM:-}" ] ||
+  errors+=("certificate-authority and certificate-authority-data both set: give the CA once")
+if [ ${#errors[@]} -gt 0 ]; then
+  for e in "${errors[@]}"; do echo "::error title=setup-kube::$e"; done
+  exit 1
+fi
+
+ca_file=""
+if [ -n "${INPUT_CA_PEM:-}" ]; then
+  ca_file="$dir/ca.crt"
+  printf '%s\n' "$INPUT_CA_PEM" >"$ca_file"
+elif [ -n "${INPUT_CA_DATA:-}" ]; then
+  ca_file="$dir/ca.crt"
+  printf '%s' "$INPUT_CA_DATA" | base64 -d >"$ca_file" 2>/dev/null ||
+    fail "certificate-authority-data is not base64 of a PEM CA bundle"
+fi
+if [ -n "$ca_file" ] && ! grep -q -- "-----BEGIN CERTIFICATE-----" "$ca_file"; then
+  fail "the certificate-authority input holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+fi
+
+# The exec plugin: what kubectl runs, and how this script gets a token for verify.
+if command -v runnerkit >/dev/null 2>&1; then
+  plugin=(runnerkit credential github --audience "$audience")
+  args=(credential kubeconfig github --audience "$audience" --server "$server" -n "$namespace"
+    --command "$(command -v runnerkit)" --to "$kubeconfig")
+  [ -z "$ca_file" ] || args+=(--ca-file "$ca_file")
+  runnerkit "${args[@]}" || fail "runnerkit credential kubeconfig failed (see above)"
+else
+  command -v curl >/dev/null 2>&1 ||
+    fail "neither runnerkit nor curl is on PATH: one of them must fetch the job's ID token"
+  credential="$dir/oidc-credential.sh"
+  cp "$here/oidc-credential.sh" "$credential"
+  chmod 700 "$credential"
+  plugin=("$credential" "$audience")
+  cluster="    server: $(quote "${server%/}")"
+  [ -z "$ca_file" ] || cluster+=$'\n'"    certificate-authority-data: $(base64 <"$ca_file" | tr -d '\n')"
+  tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster:
+$cluster
+users:
+- name: github-oidc
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: $(quote "$credential")
+      args:
+      - $(quote "$audience")
+      interactiveMode: Never
+      provideClusterInfo: false
+contexts:
+- name: runnerkit
+  context:
+    cluster: kubernetes
+    user: github-oidc
+    namespace: $(quote "$namespace")
+current-context: runnerkit
+preferences: {}
+EOF
+  mv -f "$tmp" "$kubeconfig"
+fi
+echo "KUBECONFIG=$kubeconfig" >>"$GITHUB_ENV"
+echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"
+echo "wrote $kubeconfig (mode 600): server $server, namespace $namespace, user: the job's GitHub OIDC ID token for audience $audience, fetched by ${plugin[0]##*/} whenever kubectl or helm need one (nothing stored)"
+
+# One token now: proves the job can get one (permissions, audience) before anything else runs,
+# and masks it in the log as @actions/core getIDToken does. Tokens fetched later by kubectl go
+# only to kubectl, on the plugin's stdout.
+credential_json=$("${plugin[@]}") || fail "could not get an ID token for audience $audience (see above)"
+token=$(printf '%s' "$credential_json" | sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+[ -n "$token" ] || fail "the credential plugin printed no token"
+echo "::add-mask::$token"
+
+[ "$verify" = true ] || exit 0
+nothing="this job may do nothing in namespace $namespace: is the identity declared for this repository, ref and environment in runnerkit.yaml, and applied (runnerkit apply)? runnerkit doctor --id-token-env explains a token"
+if command -v kubectl >/dev/null 2>&1; then
+  who=$(KUBECONFIG="$kubeconfig" kubectl auth whoami 2>&1) ||
+    fail "the API server rejected the job's ID token (${who##*$'\n'}): is its authentication config rendered from runnerkit.yaml with issuer audience $audience (runnerkit render --format authentication-config)?"
+  echo "identity (SelfSubjectReview):"
+  echo "$who"
+  rules=$(KUBECONFIG="$kubeconfig" kubectl auth can-i --list --namespace "$namespace") ||
+    fail "kubectl auth can-i --list failed in namespace $namespace"
+  echo "may in namespace $namespace:"
+  echo "$rules"
+  # Rows other than what every authenticated user gets (the self-reviews, reading ClusterTrustBundles).
+  awk 'NR > 1 && $1 !~ /^\[/ && $1 !~ /^selfsubject/ && $1 !~ /^clustertrustbundles/ { n++ } END { exit n == 0 }' <<<"$rules" ||
+    fail "$nothing"
+else
+  api() { # api PATH BODY: POST with the token, answer in $dir/answer.json, prints the HTTP status
+    printf 'Authorization: Bearer %s\n' "$token" |
+      curl -sS --http1.1 -o "$dir/answer.json" -w '%{http_code}' ${ca_file:+--cacert "$ca_file"} -H @- \
+        -H 'Content-Type: application/json' -X POST --data "$2" "${server%/}$1" || echo 000
+  }
+  code=$(api /apis/authentication.k8s.io/v1/selfsubjectreviews \
+    '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}')
+  [ "$code" = 201 ] || [ "$code" = 200 ] ||
+    fail "the API server answered HTTP $code to the job's SelfSubjectReview: is its authentication config rendered from runnerkit.yaml with issuer audience $audience (runnerkit render --format authentication-config)?"
+  echo "identity (SelfSubjectReview):"
+  tr -d ' \n\t' <"$dir/answer.json" | sed 's/.*"userInfo"://; s/}}$//'
+  echo
+  code=$(api /apis/authorization.k8s.io/v1/selfsubjectrulesreviews \
+    '{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":"'"$namespace"'"}}')
+  [ "$code" = 201 ] || [ "$code" = 200 ] || fail "the API server answered HTTP $code to the SelfSubjectRulesReview"
+  rules=$(tr -d ' \n\t' <"$dir/answer.json")
+  rm -f "$dir/answer.json"
+  echo "may in namespace $namespace (SelfSubjectRulesReview status):"
+  printf '%s\n' "$rules" | sed 's/.*"status"://; s/}$//'
+  grep -o '"resources":\["[^"]*"' <<<"$rules" | grep -v selfsubject | grep -q -v clustertrustbundles ||
+    fail "$nothing"
+fi
