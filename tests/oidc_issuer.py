@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import os
 import ssl
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -179,5 +182,54 @@ class IssuerServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class GithubTokenEndpoint:
+    """Stand-in for GitHub's ACTIONS_ID_TOKEN_REQUEST_URL, answering with tokens from `mint`.
+
+    Every request is recorded as (path, Authorization header); only the job's request token gets a
+    token (else 401, as GitHub answers). `tokens` holds every ID token handed out."""
+
+    REQUEST_TOKEN = "job-request-token"
+    PATH = "/idtoken?api-version=2.0"
+
+    def __init__(self, mint: Callable[[], str]):
+        self.issued: list[float] = []
+        self.requests: list[tuple[str, str | None]] = []
+        self.tokens: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                outer.requests.append((self.path, self.headers["Authorization"]))
+                if self.headers["Authorization"] != f"Bearer {outer.REQUEST_TOKEN}":
+                    self.send_error(401)
+                    return
+                outer.issued.append(time.time())
+                token = mint()
+                outer.tokens.append(token)
+                body = json.dumps({"count": 1, "value": token}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.vars = {"ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.REQUEST_TOKEN,
+                     "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{self.server.server_address[1]}{self.PATH}"}
+        self.env = {**os.environ, **self.vars}
+
+    def expected_request(self, audience: str) -> tuple[str, str]:
+        """What @actions/core getIDToken sends: the URL plus &audience=, and the request token."""
+        return f"{self.PATH}&audience={quote(audience, safe='')}", f"Bearer {self.REQUEST_TOKEN}"
+
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()

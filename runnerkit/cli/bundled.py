@@ -26,11 +26,14 @@ BUNDLES = {b.name: b for b in (
     Bundle("chart", "chart", "the runnerkit-tenants Helm chart",
            "runnerkit render --format helm-values > values.yaml && "
            "helm upgrade --install tenants {dir} -f values.yaml"),
-    Bundle("gitlab-component", "ci-templates/gitlab", "the runnerkit-kube GitLab CI/CD component "
-           "(templates/runnerkit-kube.yml, README, include examples)",
+    Bundle("gitlab-component", "ci-templates/gitlab", "the runnerkit GitLab CI/CD components "
+           "(templates/runnerkit-kube.yml for in-cluster runners, templates/runnerkit-oidc.yml keyless "
+           "with id_tokens; README, include examples)",
            "push {dir} as its own GitLab project, tag a release, and include "
-           "component: $CI_SERVER_FQDN/GROUP/PROJECT/runnerkit-kube@TAG (see {dir}/README.md)"),
-    Bundle("github-action", "ci-templates/github/setup-kube", "the setup-kube GitHub composite action",
+           "component: $CI_SERVER_FQDN/GROUP/PROJECT/runnerkit-kube@TAG or .../runnerkit-oidc@TAG "
+           "(see {dir}/README.md)"),
+    Bundle("github-action", "ci-templates/github/setup-kube", "the setup-kube GitHub composite action "
+           "(ServiceAccount or keyless OIDC mode)",
            "commit {dir} to the repository; `runnerkit snippet github PROJECT` uses it as "
            "./.github/actions/setup-kube"),
 )}

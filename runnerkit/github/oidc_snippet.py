@@ -1,5 +1,5 @@
 """The CI snippet for a keyless GitHub identity: a GitHub Actions job that reaches its project's
-namespace with its own OIDC ID token through `runnerkit credential` (nothing stored).
+namespace with its own OIDC ID token through the setup-kube action's OIDC mode (nothing stored).
 
 The job's conditions mirror the identity (refs, environment, reusable workflow), so the snippet as
 printed is a job the cluster admits; the API server still decides, the snippet only saves a 403.
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 
 from ..model.identities import GithubIdentity
-from ..model.oidc_credential import INSTALL_COMMAND as INSTALL
 from ..model.spec import Project, Spec
+from .snippets import ACTION_PATH
 
 
 def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) -> str:
@@ -19,8 +19,11 @@ def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) 
     lines = [
         f"# GitHub Actions job for project {project.name}, keyless: `runnerkit snippet github {project.name}`.",
         f"# It authenticates as {identity.repository} with its own OIDC ID token (issuer {identity.issuer.name});",
-        "# nothing is stored. Set repository variables KUBE_SERVER (API server URL) and KUBE_CA (its CA,",
-        "# PEM; not secret). The API server must run runnerkit's authentication config (docs/oidc.md).",
+        "# nothing is stored. Before the first run:",
+        "#  - write the setup-kube action into the repository (it ships with runnerkit):",
+        "#    `runnerkit export github-action .github/actions/setup-kube`, and commit it;",
+        "#  - set repository variables KUBE_SERVER (API server URL) and KUBE_CA (its CA, PEM; not secret).",
+        "# The API server must run runnerkit's authentication config (docs/oidc.md).",
         "deploy:",
         "  runs-on: ubuntu-latest",
     ]
@@ -36,20 +39,20 @@ def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) 
         "  steps:",
         "    - uses: actions/checkout@v4",
         f"    - name: Kubernetes access for {identity.repository} (OIDC)",
-        "      env:",
-        "        KUBE_SERVER: ${{ vars.KUBE_SERVER }}",
-        "        KUBE_CA: ${{ vars.KUBE_CA }}",
-        "      run: |",
-        f"        {INSTALL}",
-        "        printf '%s\\n' \"$KUBE_CA\" > \"$RUNNER_TEMP/kube-ca.crt\"",
-        f"        runnerkit credential kubeconfig github --audience {json.dumps(aud)} --server \"$KUBE_SERVER\" \\",
-        f"          --ca-file \"$RUNNER_TEMP/kube-ca.crt\" -n {project.namespace} --to \"$RUNNER_TEMP/kubeconfig\"",
-        "        echo \"KUBECONFIG=$RUNNER_TEMP/kubeconfig\" >> \"$GITHUB_ENV\"",
+        "      id: kube",
+        f"      uses: {ACTION_PATH}",
+        "      with:",
+        f"        oidc-audience: {json.dumps(aud)}",
+        "        server: ${{ vars.KUBE_SERVER }}",
+        "        certificate-authority: ${{ vars.KUBE_CA }}",
+        f"        namespace: {project.namespace}",
+        "        verify: true",
         "    - name: Deploy",
+        "      # kubectl and helm now use $KUBECONFIG: they fetch a fresh ID token whenever the last expired.",
         "      run: |",
         "        kubectl auth whoami",
         f"        # your deployment, e.g.: helm upgrade --install {project.name} ./chart --wait",
     ]
     if identity.workflow:
-        lines.insert(4, f"# Only the reusable workflow {identity.workflow} is admitted: call it from here.")
+        lines.insert(7, f"# Only the reusable workflow {identity.workflow} is admitted: call it from here.")
     return "\n".join(lines) + "\n"

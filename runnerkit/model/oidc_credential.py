@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from ..errors import InputError
 
 EXEC_API = "client.authentication.k8s.io/v1"
-INSTALL_COMMAND = "pip install runnerkit  # or your pinned copy: the exec plugin runs `runnerkit credential`"
 REFRESH_EARLY_SECONDS = 30  # ask for a new token a little before the old one expires
 
 

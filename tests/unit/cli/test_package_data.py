@@ -82,15 +82,20 @@ def test_exported_action_and_component_pass_their_schemas(installed, tmp_path):
     export(installed, "github-action", tmp_path / "action")
     run = check_jsonschema("vendor.github-actions", tmp_path / "action" / "action.yml")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (tmp_path / "action" / "setup-kube.sh").stat().st_mode & 0o111  # executable
+    for script in ("setup-kube.sh", "setup-kube-oidc.sh", "oidc-credential.sh"):  # the OIDC mode ships too
+        assert (tmp_path / "action" / script).stat().st_mode & 0o111, script  # executable
 
     export(installed, "gitlab-component", tmp_path / "component")
-    header, body = (tmp_path / "component" / "templates" / "runnerkit-kube.yml").read_text().split("\n---\n")
-    assert set(yaml.safe_load(header)["spec"]["inputs"]) == {"namespace", "service_account", "strict"}
-    for name, text in (("header.yml", header), ("body.yml", body)):
-        (tmp_path / name).write_text(text)
-        run = check_jsonschema("vendor.gitlab-ci", tmp_path / name, "--data-transform", "gitlab-ci")
-        assert run.returncode == 0, name + run.stdout + run.stderr
+    inputs = {"runnerkit-kube": {"namespace", "service_account", "strict"},
+              "runnerkit-oidc": {"audience", "server", "namespace", "ca_variable", "verify"}}
+    assert sorted(p.stem for p in (tmp_path / "component" / "templates").iterdir()) == sorted(inputs)
+    for template, expected in inputs.items():
+        header, body = (tmp_path / "component" / "templates" / f"{template}.yml").read_text().split("\n---\n")
+        assert set(yaml.safe_load(header)["spec"]["inputs"]) == expected
+        for name, text in ((f"{template}-header.yml", header), (f"{template}-body.yml", body)):
+            (tmp_path / name).write_text(text)
+            run = check_jsonschema("vendor.gitlab-ci", tmp_path / name, "--data-transform", "gitlab-ci")
+            assert run.returncode == 0, name + run.stdout + run.stderr
 
 
 def test_export_refuses_to_overwrite_and_changes_nothing(tmp_path):

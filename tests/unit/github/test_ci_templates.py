@@ -146,10 +146,13 @@ def test_shellcheck_the_action_script_and_every_run_block(tmp_path):
 def test_inputs_env_and_script_agree():
     action = yaml.safe_load(ACTION.read_text())
     inputs = set(action["inputs"])
-    assert inputs == {"namespace", "verify", "server", "token", "certificate-authority-data"}
+    assert inputs == {"namespace", "verify", "server", "token", "certificate-authority-data", "oidc-audience",
+                      "certificate-authority"}
     env = action["runs"]["steps"][0]["env"]
     assert {EXPRESSION.search(v)[1] for v in env.values()} == {f"inputs.{i}" for i in inputs}
     assert set(env) == set(re.findall(r"\b(INPUT_[A-Z_]+)", SCRIPT.read_text()))
+    # the OIDC mode reads nothing the action does not pass
+    assert set(re.findall(r"\b(INPUT_[A-Z_]+)", (ACTION_DIR / "setup-kube-oidc.sh").read_text())) <= set(env)
     assert action["outputs"]["kubeconfig"]["value"] == "${{ steps.write.outputs.kubeconfig }}"
     assert action["runs"]["steps"][0]["id"] == "write"
     for workflow in (yaml.safe_load(EXAMPLE.read_text()),):

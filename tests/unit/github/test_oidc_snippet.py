@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from conftest import FIXTURES, run_cli
-from unit.github.test_ci_templates import KNOWN_LIMITS, actionlint, check_jsonschema, needs_node, run_blocks, shellcheck
+from unit.github.test_ci_templates import ACTION, KNOWN_LIMITS, actionlint, check_jsonschema, needs_node, run_blocks, shellcheck
 
 SPEC = FIXTURES / "identities.yaml"
 
@@ -23,10 +23,13 @@ def test_github_snippet_is_the_oidc_job_of_the_identity(tmp_path):
     job = yaml.safe_load(github_workflow(tmp_path).read_text())["jobs"]["deploy"]
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     assert job["if"] == "github.ref == 'refs/heads/main'"
-    script = job["steps"][1]["run"]
-    assert ('runnerkit credential kubeconfig github --audience "https://kubernetes.example.com"' in script
-            and "-n app" in script)
-    assert "token" not in " ".join(job["steps"][1].get("env", {}))  # no stored credential is read
+    kube = job["steps"][1]
+    assert kube["uses"] == "./.github/actions/setup-kube" and kube["id"] == "kube"
+    # the action's OIDC mode; server and CA are repository variables, no secret anywhere
+    assert kube["with"] == {"oidc-audience": "https://kubernetes.example.com", "server": "${{ vars.KUBE_SERVER }}",
+                            "certificate-authority": "${{ vars.KUBE_CA }}", "namespace": "app", "verify": True}
+    assert set(kube["with"]) <= set(yaml.safe_load(ACTION.read_text())["inputs"])
+    assert "secrets." not in github_workflow(tmp_path).read_text()
 
 
 def test_github_snippet_passes_the_workflow_schema_and_shellcheck(tmp_path):

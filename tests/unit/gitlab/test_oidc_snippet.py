@@ -11,11 +11,13 @@ SPEC = FIXTURES / "identities.yaml"
 def test_gitlab_snippet_requests_an_id_token_for_the_audience_and_follows_the_identity(tmp_path):
     result = run_cli("snippet", "gitlab", "app", SPEC)
     assert result.code == 0, result
-    job = yaml.safe_load(result.out)["deploy"]
-    assert job["id_tokens"] == {"RUNNERKIT_ID_TOKEN": {"aud": "https://kubernetes.example.com"}}
+    doc = yaml.safe_load(result.out)
+    job = doc["deploy"]
+    # the runnerkit-oidc component requests the ID token (test_component_oidc.py checks the inputs)
+    assert doc["include"][0]["inputs"] == {"audience": "https://kubernetes.example.com", "namespace": "app"}
+    assert job["extends"] == ".runnerkit-oidc"
     assert job["environment"] == "production"
     assert job["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"'}]
-    assert any(line.startswith("runnerkit credential kubeconfig gitlab") and "-n app" in line for line in job["script"])
     path = tmp_path / ".gitlab-ci.yml"
     path.write_text(result.out)
     assert gitlab_ci_schema_errors(path) == ""

@@ -1,0 +1,213 @@
+"""The setup-kube action's OIDC mode (oidc-audience) and its shell exec plugin, oidc-credential.sh, run
+against a stand-in for GitHub's ID token endpoint: the exact request, the ExecCredential, the
+kubeconfig with and without runnerkit, and the errors. The real API server: tests/e2e/test_ci_oidc.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oidc_issuer import GithubTokenEndpoint, Keys, github_claims
+from runnerkit.model.oidc_credential import claims_of
+from unit.cluster.test_kubeconfig import CA
+from unit.github.test_ci_templates import (ACTION, ACTION_DIR, KNOWN_LIMITS, actionlint, check_jsonschema, needs_node,
+                                        run_action, run_blocks, shellcheck, tool_dir)
+
+PLUGIN = ACTION_DIR / "oidc-credential.sh"
+OIDC_SCRIPT = ACTION_DIR / "setup-kube-oidc.sh"
+# What the OIDC mode and its plugin need beyond the action's base tools.
+OIDC_TOOLS = ("curl", "date", "dirname", "cp", "chmod")
+AUD = "https://k8s.example.com/a b"  # a space and slashes: the audience must be percent-encoded
+SERVER = "https://k8s.example.com:6443"
+KEYS = Keys()
+
+
+def mint(lifetime: int = 300) -> str:
+    return KEYS.sign(github_claims("https://token.actions.githubusercontent.com", AUD, "acme/app", lifetime=lifetime))
+
+
+@pytest.fixture
+def endpoint():
+    e = GithubTokenEndpoint(mint)
+    yield e
+    e.close()
+
+
+def run_plugin(tmp_path: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(PLUGIN), *args], capture_output=True, text=True, timeout=60,
+                          env={"PATH": str(tool_dir(tmp_path, *OIDC_TOOLS)), **env})
+
+
+def test_plugin_requests_like_getidtoken_and_prints_an_exec_credential(tmp_path, endpoint):
+    r = run_plugin(tmp_path, endpoint.vars, AUD)
+    assert r.returncode == 0, r.stderr
+    assert endpoint.requests == [("/idtoken?api-version=2.0&audience=https%3A%2F%2Fk8s.example.com%2Fa%20b",
+                                  "Bearer job-request-token")]
+    assert endpoint.requests == [endpoint.expected_request(AUD)]
+    credential = json.loads(r.stdout)
+    [token] = endpoint.tokens
+    exp = claims_of(token, "the minted token")["exp"]
+    assert credential["apiVersion"] == "client.authentication.k8s.io/v1" and credential["kind"] == "ExecCredential"
+    assert credential["status"]["token"] == token
+    expires = datetime.strptime(credential["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    expires = expires.replace(tzinfo=timezone.utc).timestamp()
+    assert exp - 30 - 5 <= expires <= exp - 30  # 30 s before the token's exp
+    assert token not in r.stderr
+
+
+def test_plugin_without_id_token_permission_says_what_to_add(tmp_path):
+    r = run_plugin(tmp_path, {}, AUD)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "add `permissions: id-token: write`" in r.stderr
+
+
+def test_plugin_on_a_refused_request_names_the_status_not_the_token(tmp_path, endpoint):
+    r = run_plugin(tmp_path, {**endpoint.vars, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}, AUD)
+    assert r.returncode == 1 and r.stdout == ""
+    assert "HTTP 401" in r.stderr and "id-token: write" in r.stderr
+    assert "wrong" not in r.stderr and endpoint.tokens == []
+
+
+def test_plugin_refuses_an_expired_token(tmp_path):
+    e = GithubTokenEndpoint(lambda: KEYS.sign(github_claims("https://x", AUD, "acme/app",
+                                                            now=int(time.time()) - 3600)))
+    try:
+        r = run_plugin(tmp_path, e.vars, AUD)
+    finally:
+        e.close()
+    assert r.returncode == 1 and "expired" in r.stderr and r.stdout == ""
+
+
+def oidc_inputs(**extra: str) -> dict:
+    return {"oidc_audience": AUD, "server": SERVER, "namespace": "web", "certificate_authority": CA,
+            "verify": "false", **extra}
+
+
+@pytest.mark.parametrize("runnerkit", [False, True])
+def test_oidc_mode_writes_an_exec_kubeconfig_with_and_without_runnerkit(tmp_path, endpoint, runnerkit):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS, runnerkit=runnerkit), endpoint.vars,
+                         **oidc_inputs())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (tmp_path / "github_env").read_text() == f"KUBECONFIG={path}\n"
+    assert (tmp_path / "github_output").read_text() == f"kubeconfig={path}\n"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["clusters"][0]["cluster"]["server"] == SERVER
+    assert doc["contexts"][0]["context"]["namespace"] == "web"
+    user = doc["users"][0]["user"]
+    assert set(user) == {"exec"}  # no token, no token file: nothing stored
+    assert user["exec"]["apiVersion"] == "client.authentication.k8s.io/v1"
+    assert user["exec"]["interactiveMode"] == "Never"
+    if runnerkit:
+        assert Path(user["exec"]["command"]).name == "runnerkit"
+        assert user["exec"]["args"] == ["credential", "github", "--audience", AUD]
+    else:
+        plugin = Path(user["exec"]["command"])
+        assert plugin == tmp_path / "runner-temp" / "setup-kube" / "oidc-credential.sh"
+        assert stat.S_IMODE(plugin.stat().st_mode) == 0o700 and plugin.read_bytes() == PLUGIN.read_bytes()
+        assert user["exec"]["args"] == [AUD]
+    assert base64.b64decode(doc["clusters"][0]["cluster"]["certificate-authority-data"]).decode().strip() == CA.strip()
+    # one token fetched up front, exactly as getIDToken asks, and only ever shown as a mask command
+    assert endpoint.requests == [endpoint.expected_request(AUD)]
+    [token] = endpoint.tokens
+    assert [line for line in (r.stdout + r.stderr).splitlines() if token in line] == [f"::add-mask::{token}"]
+
+
+def test_the_two_kubeconfigs_differ_only_in_the_plugin(tmp_path, endpoint):
+    docs = []
+    for runnerkit in (False, True):
+        work = tmp_path / str(runnerkit)
+        work.mkdir()
+        r, path = run_action(work, tool_dir(tmp_path, *OIDC_TOOLS, runnerkit=runnerkit), endpoint.vars,
+                             **oidc_inputs())
+        assert r.returncode == 0, r.stdout + r.stderr
+        doc = yaml.safe_load(path.read_text())
+        doc["users"][0]["user"]["exec"].pop("command")
+        doc["users"][0]["user"]["exec"].pop("args")
+        doc["users"][0]["user"]["exec"].pop("installHint", None)
+        docs.append(doc)
+    assert docs[0] == docs[1]
+
+
+def errors_of(r: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in r.stdout.splitlines() if line.startswith("::error")]
+
+
+@pytest.mark.parametrize("runnerkit", [False, True])
+def test_oidc_mode_without_id_token_permission_fails_clearly(tmp_path, runnerkit):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS, runnerkit=runnerkit), {}, **oidc_inputs())
+    assert r.returncode == 1
+    [error] = errors_of(r)
+    assert "ACTIONS_ID_TOKEN_REQUEST_URL is not set" in error and "add `permissions: id-token: write`" in error
+    assert not path.exists()
+
+
+def test_oidc_mode_refuses_a_token_input_and_names_every_missing_input(tmp_path, endpoint):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars, oidc_audience=AUD,
+                         token="a-secret-token", server="http://plain.example")
+    assert r.returncode == 1
+    text = "\n".join(errors_of(r))
+    assert len(errors_of(r)) == 3
+    assert "token input and oidc-audience exclude each other" in text
+    assert "server http://plain.example: must be an https:// URL" in text
+    assert "needs the namespace input" in text
+    assert "a-secret-token" not in r.stdout + r.stderr
+    assert not path.exists() and endpoint.requests == []
+
+
+def test_oidc_mode_refuses_a_ca_that_is_not_pem(tmp_path, endpoint):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars,
+                         **oidc_inputs(certificate_authority="not a certificate"))
+    assert r.returncode == 1 and "holds no PEM certificate" in r.stdout
+    assert not path.exists()
+
+
+def test_oidc_mode_when_the_endpoint_refuses(tmp_path, endpoint):
+    r, _ = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), {**endpoint.vars, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "x"},
+                      **oidc_inputs())
+    assert r.returncode == 1
+    assert "could not get an ID token for audience" in r.stdout and "HTTP 401" in r.stderr
+
+
+def test_certificate_authority_is_only_for_oidc_mode(tmp_path):
+    r, _ = run_action(tmp_path, tool_dir(tmp_path), {"RUNNERKIT_SA_DIR": str(tmp_path / "none")},
+                      certificate_authority=CA)
+    assert r.returncode == 1 and "for OIDC mode" in r.stdout
+
+
+def test_shellcheck_the_oidc_scripts():
+    for script in (PLUGIN, OIDC_SCRIPT):
+        r = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
+
+
+# -- the example workflow -----------------------------------------------------------------------------
+
+EXAMPLE_OIDC = ACTION_DIR.parent / "examples" / "deploy-oidc.yml"
+
+
+def test_example_matches_the_workflow_schema_and_uses_the_oidc_mode():
+    r = check_jsonschema("vendor.github-workflows", EXAMPLE_OIDC)
+    assert r.returncode == 0, r.stdout + r.stderr
+    job = yaml.safe_load(EXAMPLE_OIDC.read_text())["jobs"]["deploy"]
+    assert job["permissions"]["id-token"] == "write"
+    [kube] = [s for s in job["steps"] if s.get("id") == "kube"]
+    assert kube["with"]["oidc-audience"] and set(kube["with"]) <= set(yaml.safe_load(ACTION.read_text())["inputs"])
+    assert "secrets." not in EXAMPLE_OIDC.read_text()
+    for block in run_blocks(EXAMPLE_OIDC):
+        checked = shellcheck(block)
+        assert checked.returncode == 0, checked.stdout
+
+
+@needs_node
+def test_example_passes_actionlint():
+    findings = actionlint(EXAMPLE_OIDC)
+    assert [f for f in findings if not any(p.match(f["message"]) for p in KNOWN_LIMITS)] == []
