@@ -26,9 +26,8 @@ BUNDLES = {b.name: b for b in (
     Bundle("chart", "chart", "the runnerkit-tenants Helm chart",
            "runnerkit render --format helm-values > values.yaml && "
            "helm upgrade --install tenants {dir} -f values.yaml"),
-    Bundle("gitlab-component", "ci-templates/gitlab", "the runnerkit GitLab CI/CD components "
-           "(templates/runnerkit-kube.yml for in-cluster runners, templates/runnerkit-oidc.yml keyless "
-           "with id_tokens; README, include examples)",
+    Bundle("gitlab-component", "ci-templates/gitlab", "the runnerkit GitLab CI/CD component "
+           "(templates runnerkit-kube.yml and runnerkit-oidc.yml, README, include examples)",
            "push {dir} as its own GitLab project, tag a release, and include "
            "component: $CI_SERVER_FQDN/GROUP/PROJECT/runnerkit-kube@TAG or .../runnerkit-oidc@TAG "
            "(see {dir}/README.md)"),
