@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from conftest import admin_cluster, run_cli
-from e2e.test_oidc import Api
+from e2e.oidc_cluster import Api
 from oidc_issuer import IssuerServer, github_claims, gitlab_claims
 
 STARTUP_SECONDS = 90
