@@ -40,6 +40,9 @@ esac
 errors=()
 [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] ||
   errors+=("ACTIONS_ID_TOKEN_REQUEST_URL is not set: this job may not request an OIDC ID token; add \`permissions: id-token: write\` to the job (pull requests from forks never get one)")
+case $audience in
+  *[[:space:]]*) errors+=("oidc-audience '$audience' contains whitespace: use the issuer's audience from runnerkit.yaml exactly") ;;
+esac
 [ -z "${INPUT_TOKEN:-}" ] ||
   errors+=("the token input and oidc-audience exclude each other: OIDC mode uses the job's own ID token; remove the token input (and its secret)")
 case $server in
@@ -140,6 +143,8 @@ if command -v kubectl >/dev/null 2>&1; then
   # Rows other than what every authenticated user gets (the self-reviews, reading ClusterTrustBundles).
   awk 'NR > 1 && $1 !~ /^\[/ && $1 !~ /^selfsubject/ && $1 !~ /^clustertrustbundles/ { n++ } END { exit n == 0 }' <<<"$rules" ||
     fail "$nothing"
+elif ! command -v curl >/dev/null 2>&1; then
+  echo "::warning title=setup-kube::verify skipped: neither kubectl nor curl is on PATH"
 else
   api() { # api PATH BODY: POST with the token, answer in $dir/answer.json, prints the HTTP status
     printf 'Authorization: Bearer %s\n' "$token" |

@@ -25,7 +25,7 @@ PLUGIN = ACTION_DIR / "oidc-credential.sh"
 OIDC_SCRIPT = ACTION_DIR / "setup-kube-oidc.sh"
 # What the OIDC mode and its plugin need beyond the action's base tools.
 OIDC_TOOLS = ("curl", "date", "dirname", "cp", "chmod")
-AUD = "https://k8s.example.com/a b"  # a space and slashes: the audience must be percent-encoded
+AUD = "https://k8s.example.com/a?b&c=d~"  # must be percent-encoded, or it would add query parameters
 SERVER = "https://k8s.example.com:6443"
 KEYS = Keys()
 
@@ -49,7 +49,7 @@ def run_plugin(tmp_path: Path, env: dict, *args: str) -> subprocess.CompletedPro
 def test_plugin_requests_like_getidtoken_and_prints_an_exec_credential(tmp_path, endpoint):
     r = run_plugin(tmp_path, endpoint.vars, AUD)
     assert r.returncode == 0, r.stderr
-    assert endpoint.requests == [("/idtoken?api-version=2.0&audience=https%3A%2F%2Fk8s.example.com%2Fa%20b",
+    assert endpoint.requests == [("/idtoken?api-version=2.0&audience=https%3A%2F%2Fk8s.example.com%2Fa%3Fb%26c%3Dd~",
                                   "Bearer job-request-token")]
     assert endpoint.requests == [endpoint.expected_request(AUD)]
     credential = json.loads(r.stdout)
@@ -211,3 +211,17 @@ def test_example_matches_the_workflow_schema_and_uses_the_oidc_mode():
 def test_example_passes_actionlint():
     findings = actionlint(EXAMPLE_OIDC)
     assert [f for f in findings if not any(p.match(f["message"]) for p in KNOWN_LIMITS)] == []
+
+
+def test_verify_without_kubectl_or_curl_warns_and_skips(tmp_path, endpoint):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, "date", "dirname", "cp", "chmod", runnerkit=True),
+                         endpoint.vars, **oidc_inputs(verify="true"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "::warning title=setup-kube::verify skipped: neither kubectl nor curl is on PATH" in r.stdout
+    assert path.exists()
+
+
+def test_an_audience_with_whitespace_is_refused(tmp_path, endpoint):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars,
+                         **oidc_inputs(oidc_audience="a b\nc"))
+    assert r.returncode == 1 and "contains whitespace" in r.stdout and not path.exists()
