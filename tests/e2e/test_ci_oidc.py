@@ -6,12 +6,15 @@ allowed in the project's namespace and forbidden in another project's; no token 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
-from conftest import KUBECTL
+from conftest import KUBECTL, eventually
 from e2e.oidc_cluster import oidc  # noqa: F401 (fixture)
 from oidc_issuer import GithubTokenEndpoint
 from unit.github.test_ci_templates import run_action, tool_dir
@@ -121,3 +124,31 @@ def test_gitlab_component_fails_an_unprotected_ref_before_the_script(oidc, tmp_p
     assert r.returncode == 1 and "SCRIPT RAN" not in r.stdout
     assert ":unprotected" in r.stdout and f"may do nothing in namespace {oidc.ns_a}" in r.stderr
     assert token not in r.stdout + r.stderr
+
+
+def test_the_shell_plugin_refreshes_the_token_in_one_kubectl_process(oidc, tmp_path):
+    """client-go runs oidc-credential.sh again once its expirationTimestamp (exp - 30 s) has passed."""
+    lifetime = 40
+    endpoint = GithubTokenEndpoint(lambda: oidc.github(f"acme/a-{oidc.u}", lifetime=lifetime))
+    bin_dir = tool_dir(tmp_path, *OIDC_TOOLS)
+    proxy = None
+    try:
+        r, path = run_action(tmp_path, bin_dir, endpoint.vars, oidc_audience=oidc.aud, server=oidc.api.server,
+                             certificate_authority=Path(oidc.api.ca).read_text(), namespace=oidc.ns_a,
+                             verify="false")
+        assert r.returncode == 0, r.stdout + r.stderr
+        env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "KUBECONFIG": str(path), **endpoint.vars}
+        proxy = subprocess.Popen([KUBECTL, "proxy", "--port=0"], env=env, stdout=subprocess.PIPE, text=True)
+        port = re.search(r":(\d+)", proxy.stdout.readline())[1]
+        url = f"http://127.0.0.1:{port}/api/v1/namespaces/{oidc.ns_a}/configmaps"
+        assert eventually(lambda: requests.get(url, timeout=10).status_code == 200, 10)
+        before = len(endpoint.issued)
+        time.sleep(lifetime + 5)  # every token issued so far has expired
+        assert requests.get(url, timeout=10).status_code == 200  # the same process ran the plugin again
+        assert len(endpoint.issued) > before
+        assert set(endpoint.requests) == {endpoint.expected_request(oidc.aud)}
+    finally:
+        if proxy:
+            proxy.terminate()
+            proxy.wait(10)
+        endpoint.close()
