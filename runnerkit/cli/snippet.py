@@ -13,9 +13,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                             description="Print the .gitlab-ci.yml fragment or GitHub workflow steps "
                                         "that make a project's jobs run as its ServiceAccount, or, when "
                                         "the project declares identities: for that CI system, the keyless "
-                                        "job that uses its own OIDC ID token (docs/oidc.md).")
+                                        "job that uses its own OIDC ID token through the setup-kube "
+                                        "action's OIDC mode or the runnerkit-oidc GitLab component "
+                                        "(docs/oidc.md).")
     which = p.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
-    for platform, help_text in (("gitlab", "the .gitlab-ci.yml fragment (overwrite variables, tags)"),
+    for platform, help_text in (("gitlab", "the .gitlab-ci.yml fragment (overwrite variables, tags; or the runnerkit-oidc job)"),
                                 ("github", "GitHub workflow steps using the setup-kube action")):
         sp = which.add_parser(platform, help=help_text)
         sp.add_argument("project", metavar="PROJECT", help="project name from the spec")
