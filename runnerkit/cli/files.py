@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cluster.files import read_input, read_token  # noqa: F401  (bounded readers, re-exported)
+from ..cluster.files import read_input as read_input, read_token as read_token  # bounded readers, re-exported
 from ..errors import InputError
 from ..model.spec import Spec
 from ..model.validate import loads

@@ -59,8 +59,8 @@ def session(headers: dict[str, str]) -> Any:
 
     class Session(requests.Session):
         def rebuild_auth(self, prepared: Any, response: Any) -> None:
-            super().rebuild_auth(prepared, response)
-            if self.should_strip_auth(response.request.url, prepared.url):
+            super().rebuild_auth(prepared, response)  # type: ignore[no-untyped-call]
+            if self.should_strip_auth(response.request.url, prepared.url):  # type: ignore[no-untyped-call]
                 for name in SECRET_HEADERS:
                     prepared.headers.pop(name, None)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .. import __version__
-from ..model.findings import INFO
-from .audit import CHECKS, CRITICAL, HIGH, Finding, AuditReport
+from ..model.findings import CRITICAL, HIGH, INFO, Finding
+from .audit import CHECKS, AuditReport
 
 SARIF_LEVEL = {CRITICAL: "error", HIGH: "error", INFO: "note"}
 SECURITY_SEVERITY = {CRITICAL: "9.5", HIGH: "8.0"}  # GitHub code scanning's numeric scale
