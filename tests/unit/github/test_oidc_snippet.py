@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from conftest import FIXTURES, run_cli
+from unit.gitlab.test_component_oidc import gitlab_ci_schema_errors
 from unit.github.test_ci_templates import ACTION, KNOWN_LIMITS, actionlint, check_jsonschema, needs_node, run_blocks, shellcheck
 
 SPEC = FIXTURES / "identities.yaml"
@@ -63,3 +64,14 @@ def test_the_readme_keyless_section_uses_real_spec_fields_and_action_inputs(tmp_
     assert kube["uses"] == "./.github/actions/setup-kube"
     inputs = yaml.safe_load(ACTION.read_text())["inputs"]
     assert set(kube["with"]) <= set(inputs) and "oidc-audience" in kube["with"]
+
+    gitlab = yaml.safe_load(section.split("```yaml")[3].split("\n", 1)[1].split("```")[0])
+    component = yaml.safe_load_all((Path(__file__).parents[3] / "ci-templates/gitlab/templates/runnerkit-oidc.yml").read_text())
+    spec = next(component)["spec"]["inputs"]
+    given = gitlab["include"][0]["inputs"]
+    assert set(given) <= set(spec) and {k for k, v in spec.items() if "default" not in v} <= set(given)
+    assert gitlab["include"][0]["component"].endswith("/runnerkit-oidc@1.0.0")
+    assert gitlab["deploy"]["extends"] == ".runnerkit-oidc"
+    path = tmp_path / ".gitlab-ci.yml"
+    path.write_text(yaml.safe_dump(gitlab))
+    assert gitlab_ci_schema_errors(path) == ""
