@@ -12,6 +12,8 @@ from .globals import STRUCTURED
 if TYPE_CHECKING:
     from ..cluster.protocol import Client
     from ..diagnose.audit import Inventory
+    from ..diagnose.audit_oidc import OidcFacts
+    from ..model.spec import Spec
 
 FAIL_ON = ("critical", "high", "medium", "none")
 AUDIT_NEEDS = ("list on clusterroles, roles, clusterrolebindings, rolebindings, serviceaccounts and configmaps "
@@ -56,14 +58,20 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "ClusterRoleBindings, RoleBindings, ServiceAccounts, ConfigMaps), resolve aggregated "
                     "ClusterRoles, and report risky grants (cluster-admin or wildcards for ServiceAccounts, "
                     "escalate/bind/impersonate, nodes/proxy, token creation, cluster-wide secrets or exec, "
-                    "runner-namespace accounts with cluster-wide rights) and loose GitLab Runner templates, "
-                    "each with why it matters and the fix. `system:` subjects and kube-system are left out "
+                    "runner-namespace accounts with cluster-wide rights, grants to system:unauthenticated beyond "
+                    "the defaults) and loose GitLab Runner templates, each with why it matters and the fix. "
+                    "The API does not tell which OIDC issuers the server trusts: with --spec (issuers:), "
+                    "--oidc-issuer or --authentication-config, grants to system:authenticated beyond the "
+                    "defaults are flagged too (every job of every repository the issuer signs for is in "
+                    "that group), and with --spec, bindings to CI identities the spec does not grant. `system:` subjects and kube-system are left out "
                     "unless --include-system."),
         epilog="examples:\n"
                "  runnerkit audit\n"
                "  runnerkit audit --runner-namespaces-only --fail-on high      # in CI\n"
                "  runnerkit audit -n web-app -n cicd -o json\n"
-               "  runnerkit audit -o sarif > runnerkit-audit.sarif",
+               "  runnerkit audit -o sarif > runnerkit-audit.sarif\n"
+               "  runnerkit audit --spec runnerkit.yaml          # with issuers: the OIDC checks too\n"
+               "  runnerkit audit --authentication-config /etc/kubernetes/authn.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--namespace", action="append", default=[], metavar="NS",
                    help="only bindings in, and subjects of, this namespace (repeatable)")
@@ -71,7 +79,16 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="only namespaces of runners (their ConfigMaps, their jobs' namespaces, --spec's)")
     p.add_argument("--include-system", action="store_true", help="include system: subjects and kube-system")
     p.add_argument("--spec", metavar="FILE", help="runnerkit.yaml: its runner and project namespaces count "
-                                                  "as runner namespaces")
+                                                  "as runner namespaces; its issuers: count as OIDC issuers "
+                                                  "of the cluster, and bindings to their identities outside "
+                                                  "the spec are flagged")
+    p.add_argument("--oidc-issuer", action="append", default=[], metavar="URL",
+                   help="the API server accepts OIDC tokens from this issuer (repeatable; e.g. "
+                        "https://token.actions.githubusercontent.com): grants to system:authenticated beyond "
+                        "the defaults are flagged")
+    p.add_argument("--authentication-config", metavar="FILE",
+                   help="the API server's --authentication-config file: its jwt issuers count as with "
+                        "--oidc-issuer")
     p.add_argument("--fail-on", choices=FAIL_ON, default="medium",
                    help="exit 1 when a finding of this severity or worse exists (default: medium, i.e. any)")
     add_kube_options(p)
@@ -175,19 +192,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from ..errors import Forbidden
 
     spec_namespaces: frozenset[str] = frozenset()
+    spec = None
     if args.spec:
         from .files import read_spec
 
         spec = read_spec(args.spec)
         spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
                                     | {p.namespace for p in spec.projects})
+    oidc = oidc_facts(args, spec)
     client = connect(args, concurrency=6)
     try:
         inventory = collect(client)
     except Forbidden as e:
         raise Forbidden(f"{e}; audit needs {AUDIT_NEEDS}", 403) from None
     report = audit(inventory, Scope(frozenset(args.namespace) if args.namespace else None,
-                                          args.runner_namespaces_only, args.include_system, spec_namespaces))
+                                          args.runner_namespaces_only, args.include_system, spec_namespaces,
+                                          oidc))
     if args.output in STRUCTURED:
         print_data(args.output, audit_report.to_json(report))
     elif args.output == "sarif":
@@ -197,6 +217,39 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.fail_on == "none":
         return 0
     return 1 if report.at_least(args.fail_on.upper()) else 0
+
+
+def oidc_facts(args: argparse.Namespace, spec: Spec | None) -> OidcFacts:
+    """The API server's OIDC issuers from --spec, --oidc-issuer and --authentication-config."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from ..diagnose.audit_oidc import OidcFacts, identity_names, issuer_urls
+    from ..errors import InputError
+    from .files import read_input
+
+    facts = OidcFacts()
+    if spec is not None and spec.issuers:
+        facts = facts.merged(OidcFacts(tuple(i.url for i in spec.issuers.values()), (f"{args.spec} issuers",),
+                                       {i.prefix: i for i in spec.issuers.values()},
+                                       identity_names(i for p in spec.projects for i in p.identities)))
+    for url in args.oidc_issuer:
+        if not re.match(r"^https://[^/?#\s]+", url):
+            raise InputError(f"--oidc-issuer {url!r}: write the issuer URL as in the tokens' iss claim, "
+                             "e.g. https://token.actions.githubusercontent.com or https://gitlab.com")
+        facts = facts.merged(OidcFacts((url,), ("--oidc-issuer",)))
+    if args.authentication_config:
+        path = args.authentication_config
+        try:
+            doc = yaml.safe_load(read_input(Path(path)))
+        except yaml.YAMLError as e:
+            raise InputError(f"{path}: not YAML ({str(e).splitlines()[0]}); pass the file the API server's "
+                             "--authentication-config names") from None
+        urls = issuer_urls(doc, str(path))
+        facts = facts.merged(OidcFacts(tuple(urls), (f"{path}",) if urls else ()))
+    return facts
 
 
 # -- verify ---------------------------------------------------------------------------------------------

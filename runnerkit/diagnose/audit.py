@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .audit_oidc import OIDC_CHECKS, OidcFacts, identity_findings, public_group_findings
 from ..gitlab.audit_rules import RUNNER_CHECKS, runner_config_findings, runner_namespaces
 from ..model.objects import MANAGED_BY, SPEC_LABEL
 from ..model.findings import CRITICAL, HIGH, MEDIUM, RANK, Check, Finding, make_finding
@@ -82,7 +83,7 @@ RBAC_CHECKS = (
           "cluster-admin is unrestricted: keep the list of humans who hold it short and reviewed",
           "confirm {subject} needs cluster-admin; otherwise delete {binding}"),
 )
-CHECKS: dict[str, Check] = {c.id: c for c in RBAC_CHECKS + RUNNER_CHECKS}
+CHECKS: dict[str, Check] = {c.id: c for c in RBAC_CHECKS + OIDC_CHECKS + RUNNER_CHECKS}
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Scope:
     runner_namespaces_only: bool = False
     include_system: bool = False
     spec_namespaces: frozenset[str] = frozenset()  # runner and project namespaces of --spec
+    oidc: OidcFacts = OidcFacts()  # the API server's JWT issuers, as audit was told (audit_oidc.py)
 
 
 def finding(check: str, subject: str, binding: str = "", role: str = "", rule: str = "",
@@ -115,6 +117,7 @@ class AuditReport:
     findings: list[Finding]
     runner_namespaces: list[str]
     counts: dict[str, int]  # objects audited, by kind
+    oidc_issuers: tuple[str, ...] = ()  # the issuers the OIDC checks assumed
 
     def at_least(self, severity: str) -> list[Finding]:
         return [f for f in self.findings if RANK[f.severity] <= RANK[severity]]
@@ -221,6 +224,11 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
                 continue
             bound = BoundRole(binding_text, role_text, kind, role_name, rules, memo[key], cluster_wide, ns)
             new.update(_subject_findings(subject, who, subject_ns, bound, runner_ns))
+            where = subject_ns or ns
+            new.update(public_group_findings(subject, who, binding_text, role_text, rules, where,
+                                             "cluster-wide" if cluster_wide else f"in namespace {ns}", scope.oidc))
+            new.update(identity_findings(subject, who, binding_text, role_text, rules, where,
+                                         bool(managing_spec(meta)), scope.oidc))
         spec = managing_spec(meta)
         found.update((replace(f, managedBy=spec) for f in new) if spec else new)
 
@@ -237,7 +245,7 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
     counts = {"ClusterRoles": len(inv.cluster_roles), "Roles": len(inv.roles),
               "ClusterRoleBindings": len(inv.cluster_role_bindings), "RoleBindings": len(inv.role_bindings),
               "ServiceAccounts": len(inv.service_accounts), "ConfigMaps": len(inv.config_maps)}
-    return AuditReport(sorted(found), sorted(runner_ns), counts)
+    return AuditReport(sorted(found), sorted(runner_ns), counts, scope.oidc.issuers)
 
 
 def managing_spec(meta: dict) -> str:

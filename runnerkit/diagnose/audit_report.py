@@ -18,7 +18,8 @@ def summary(report: AuditReport) -> str:
     parts = ", ".join(f"{count} {sev.lower()}" for sev, count in by.items())
     scanned = ", ".join(f"{count} {kind}" for kind, count in report.counts.items())
     head = f"{n} finding{'s' if n != 1 else ''}" + (f" ({parts})" if parts else "")
-    return f"{head}; audited {scanned}"
+    oidc = f"; OIDC issuers: {', '.join(report.oidc_issuers)}" if report.oidc_issuers else ""
+    return f"{head}; audited {scanned}{oidc}"
 
 
 def _where(f: Finding) -> str:

@@ -1,0 +1,262 @@
+"""audit on clusters that accept OIDC tokens (pure rules): grants to system:authenticated beyond the
+defaults, grants to system:unauthenticated, hand-made bindings to CI identities, and how the CLI learns
+the issuers (--spec, --oidc-issuer, --authentication-config) against the fake client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import FIXTURES, run_cli
+from fakes import FakeClient
+from runnerkit.cli.files import read_spec
+from runnerkit.diagnose import audit_report
+from runnerkit.diagnose.audit import Inventory, Scope, audit
+from runnerkit.diagnose.audit_oidc import BASELINE, OidcFacts, beyond_defaults, identity_names
+from runnerkit.model.authconfig import authentication_config
+
+SPEC = read_spec(FIXTURES / "identities.yaml")
+GITHUB = "https://token.actions.githubusercontent.com"
+FACTS = OidcFacts((GITHUB,), ("--oidc-issuer",))
+AUTHENTICATED = {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:authenticated"}
+ANONYMOUS = {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:unauthenticated"}
+
+# The bootstrap ClusterRoles and ClusterRoleBindings of kube-apiserver 1.37 for these groups, as listed.
+BASIC_USER = {"metadata": {"name": "system:basic-user"}, "rules": [
+    {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+     "verbs": ["create"]},
+    {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}]}
+DISCOVERY = {"metadata": {"name": "system:discovery"}, "rules": [
+    {"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+                         "/readyz", "/version", "/version/"], "verbs": ["get"]}]}
+PUBLIC_INFO = {"metadata": {"name": "system:public-info-viewer"}, "rules": [
+    {"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]}
+VIEW = {"metadata": {"name": "view"}, "rules": [
+    {"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["get", "list", "watch"]}]}
+DEPLOY = {"metadata": {"name": "deploy"}, "rules": [
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "create", "patch"]}]}
+
+
+def crb(name, role, *subjects):
+    return {"metadata": {"name": name}, "roleRef": {"kind": "ClusterRole", "name": role}, "subjects": list(subjects)}
+
+
+def rb(ns, name, role, *subjects, labels=None):
+    return {"metadata": {"name": name, "namespace": ns, "labels": labels or {}},
+            "roleRef": {"kind": "ClusterRole", "name": role}, "subjects": list(subjects)}
+
+
+def defaults() -> list[dict]:
+    return [crb("system:basic-user", "system:basic-user", AUTHENTICATED),
+            crb("system:discovery", "system:discovery", AUTHENTICATED),
+            crb("system:public-info-viewer", "system:public-info-viewer", AUTHENTICATED, ANONYMOUS)]
+
+
+def inventory(*bindings, role_bindings=()) -> Inventory:
+    return Inventory(cluster_roles=[BASIC_USER, DISCOVERY, PUBLIC_INFO, VIEW, DEPLOY],
+                     cluster_role_bindings=defaults() + list(bindings), role_bindings=list(role_bindings))
+
+
+def rows(report):
+    return {(f.severity, f.check, f.subject, f.binding, f.rule) for f in report.findings}
+
+
+def test_the_default_bindings_are_not_flagged_with_an_issuer():
+    assert audit(inventory(), Scope(oidc=FACTS)).findings == []
+    for group, baseline in BASELINE.items():
+        assert beyond_defaults(baseline, group) == []
+
+
+def test_a_cluster_wide_read_grant_to_system_authenticated_is_high_and_says_what_and_why():
+    report = audit(inventory(crb("everyone-views", "view", AUTHENTICATED)), Scope(oidc=FACTS))
+    assert rows(report) == {("HIGH", "oidc-authenticated", "Group system:authenticated",
+                             "ClusterRoleBinding/everyone-views",
+                             'apiGroups: [""] resources: [configmaps, pods] verbs: [get, list, watch]')}
+    [f] = report.findings
+    assert f.role == "ClusterRole/view"
+    assert "every repository on github.com" in f.why and "cluster-wide" in f.why
+    assert f"accepts tokens from {GITHUB} (--oidc-issuer)" in f.why
+    assert f.fix == ("bind ClusterRole/view to the groups of the CI identities that need it (runnerkit.yaml "
+                     "`identities:`, then `runnerkit apply`) or to named ServiceAccounts, and delete "
+                     "ClusterRoleBinding/everyone-views")
+    assert report.oidc_issuers == (GITHUB,)
+    assert audit_report.summary(report).endswith(f"; OIDC issuers: {GITHUB}")
+
+
+def test_writes_or_secret_reads_make_it_critical_and_namespaced_grants_count():
+    secrets = {"metadata": {"name": "secrets"}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["one"], "verbs": ["get"]}]}
+    inv = inventory(role_bindings=[rb("web", "everyone-deploys", "deploy", AUTHENTICATED),
+                                   rb("web", "everyone-reads-one", "secrets", AUTHENTICATED)])
+    inv = Inventory(**{**inv.__dict__, "cluster_roles": inv.cluster_roles + [secrets]})
+    found = {(f.severity, f.check, f.binding) for f in audit(inv, Scope(oidc=FACTS)).findings}
+    assert found == {("CRITICAL", "oidc-authenticated", "RoleBinding/everyone-deploys -n web"),
+                     ("CRITICAL", "oidc-authenticated", "RoleBinding/everyone-reads-one -n web")}
+
+
+def test_only_what_goes_beyond_the_defaults_is_reported():
+    mixed = {"metadata": {"name": "mixed"}, "rules": DISCOVERY["rules"] + BASIC_USER["rules"] + [
+        {"nonResourceURLs": ["/logs", "/logs/*"], "verbs": ["get"]}]}
+    inv = inventory(crb("logs", "mixed", AUTHENTICATED))
+    inv = Inventory(**{**inv.__dict__, "cluster_roles": inv.cluster_roles + [mixed]})
+    [f] = audit(inv, Scope(oidc=FACTS)).findings
+    assert (f.severity, f.rule) == ("HIGH", 'nonResourceURLs: [/logs, /logs/*] verbs: [get]')
+
+
+def test_an_edited_default_role_is_flagged_for_what_was_added():
+    edited = {"metadata": {"name": "system:discovery"},
+              "rules": DISCOVERY["rules"] + [{"nonResourceURLs": ["*"], "verbs": ["get"]},
+                                             {"apiGroups": ["*"], "resources": ["*"], "verbs": ["list"]}]}
+    inv = Inventory(cluster_roles=[BASIC_USER, edited, PUBLIC_INFO], cluster_role_bindings=defaults())
+    [f] = [f for f in audit(inv, Scope(oidc=FACTS)).findings if f.check == "oidc-authenticated"]
+    assert f.binding == "ClusterRoleBinding/system:discovery" and f.severity == "CRITICAL"  # list * includes secrets
+    assert f.rule == 'nonResourceURLs: ["*"] verbs: [get]; apiGroups: ["*"] resources: ["*"] verbs: [list]'
+
+
+def test_long_grants_name_three_rules_and_count_the_rest():
+    many = {"metadata": {"name": "many"}, "rules": [
+        {"apiGroups": [""], "resources": [f"r{i}"], "verbs": ["get"]} for i in range(5)]}
+    inv = inventory(crb("many", "many", AUTHENTICATED))
+    inv = Inventory(**{**inv.__dict__, "cluster_roles": inv.cluster_roles + [many]})
+    [f] = audit(inv, Scope(oidc=FACTS)).findings
+    assert f.rule.endswith('resources: [r2] verbs: [get]; and 2 more rules') and f.rule.count("apiGroups") == 3
+
+
+def test_without_an_issuer_system_authenticated_keeps_only_the_capability_checks():
+    report = audit(inventory(crb("everyone-views", "view", AUTHENTICATED)))
+    assert report.findings == [] and report.oidc_issuers == ()
+
+
+def test_cluster_admin_to_system_authenticated_is_both_findings():
+    admin = {"metadata": {"name": "cluster-admin"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}
+    inv = inventory(crb("oops", "cluster-admin", AUTHENTICATED))
+    inv = Inventory(**{**inv.__dict__, "cluster_roles": inv.cluster_roles + [admin]})
+    assert {(f.severity, f.check) for f in audit(inv, Scope(oidc=FACTS)).findings} == {
+        ("CRITICAL", "cluster-admin-sa"), ("CRITICAL", "oidc-authenticated")}
+
+
+def test_grants_to_system_unauthenticated_beyond_public_info_are_flagged_with_or_without_an_issuer():
+    # discovery is a default for authenticated users only: for anonymous requests it is more
+    inv = inventory(crb("anon-discovery", "system:discovery", ANONYMOUS),
+                    role_bindings=[rb("web", "anon-deploys", "deploy", ANONYMOUS)])
+    for scope in (Scope(), Scope(oidc=FACTS)):
+        assert {(f.severity, f.check, f.binding) for f in audit(inv, scope).findings} == {
+            ("HIGH", "anonymous-grant", "ClusterRoleBinding/anon-discovery"),
+            ("CRITICAL", "anonymous-grant", "RoleBinding/anon-deploys -n web")}
+
+
+def spec_facts() -> OidcFacts:
+    return OidcFacts(tuple(i.url for i in SPEC.issuers.values()), ("runnerkit.yaml issuers",),
+                     {i.prefix: i for i in SPEC.issuers.values()},
+                     identity_names(i for p in SPEC.projects for i in p.identities))
+
+
+def test_bindings_to_identities_outside_the_spec():
+    managed = {"app.kubernetes.io/managed-by": "runnerkit", "runnerkit.io/spec": "keyless"}
+    group = lambda name: {"kind": "Group", "name": name}  # noqa: E731
+    declared = "github:repo:acme/app:ref:refs/heads/main"
+    inv = inventory(role_bindings=[
+        rb("app", "rendered", "deploy", group(declared), labels=managed),  # what apply renders: fine
+        rb("web", "by-hand", "deploy", group(declared)),  # the declared group, bound by hand elsewhere
+        rb("app", "stranger", "view", group("github:repo:other/x")),  # owner not in issuers[].owners
+        rb("app", "outside-group", "view", group("gitlab:project_path:evil/app:protected")),
+        rb("app", "undeclared", "view", {"kind": "User", "name": "github:repo:acme/tools"}),
+        rb("app", "pull-requests", "view", group(declared + ":pull_request"), labels=managed),
+        rb("app", "other-prefix", "view", group("gh:repo:acme/app")),  # not an issuer of this spec
+    ])
+    found = {f.binding: f for f in audit(inv, Scope(oidc=spec_facts())).findings}
+    assert set(found) == {"RoleBinding/by-hand -n web", "RoleBinding/stranger -n app",
+                          "RoleBinding/outside-group -n app", "RoleBinding/undeclared -n app",
+                          "RoleBinding/pull-requests -n app"}
+    assert {f.check for f in found.values()} == {"identity-outside-spec"}
+    assert {f.severity for f in found.values()} == {"MEDIUM"}
+    assert "other is not in the owners of issuer github: no token maps to it today" in found["RoleBinding/stranger -n app"].why
+    assert "evil/app is not inside the groups of issuer gitlab" in found["RoleBinding/outside-group -n app"].why
+    assert "declares this identity, but this binding was made by hand" in found["RoleBinding/by-hand -n web"].why
+    assert "no identity of the spec is bound to exactly this name" in found["RoleBinding/undeclared -n app"].why
+    assert found["RoleBinding/stranger -n app"].fix.startswith("delete RoleBinding/stranger -n app; declare")
+    assert found["RoleBinding/pull-requests -n app"].managedBy == "keyless"
+
+
+def test_the_generated_config_render_audits_clean():
+    """What runnerkit renders for the spec (identity RoleBindings included) raises no OIDC finding."""
+    from runnerkit.desired import render
+
+    objects = render(SPEC)
+    by = lambda kind: [o for o in objects if o["kind"] == kind]  # noqa: E731
+    inv = Inventory([BASIC_USER, DISCOVERY, PUBLIC_INFO] + by("ClusterRole"), by("Role"), defaults(),
+                    by("RoleBinding"), by("ServiceAccount"), [])
+    assert not [f for f in audit(inv, Scope(oidc=spec_facts())).findings
+                if f.check in ("oidc-authenticated", "identity-outside-spec", "anonymous-grant")]
+    assert any(s["name"].startswith("github:") for b in by("RoleBinding") for s in b.get("subjects") or [])
+
+
+# -- the CLI: how audit learns the issuers, exit codes, -o json|yaml, against the fake client ----------
+
+
+KINDS = {"cluster_roles": "ClusterRole", "roles": "Role", "cluster_role_bindings": "ClusterRoleBinding",
+         "role_bindings": "RoleBinding", "service_accounts": "ServiceAccount", "config_maps": "ConfigMap"}
+
+
+def run_audit(monkeypatch, inv: Inventory, *argv: str):
+    """The CLI against a FakeClient that serves the inventory's objects; it must only list."""
+    from runnerkit.cli import diagnose as cli
+
+    client = FakeClient([{**o, "kind": KINDS[attr]} for attr, kind in KINDS.items() for o in getattr(inv, attr)])
+    monkeypatch.setattr(cli, "connect", lambda args, concurrency=6: client)
+    run = run_cli("audit", *argv)
+    assert all(method == "GET" for method, _ in client.requests) and len(client.requests) in (0, 6)
+    return run
+
+
+def test_cli_learns_issuers_from_each_source_and_fails_on_the_finding(monkeypatch, tmp_path):
+    inv = inventory(crb("everyone-views", "view", AUTHENTICATED))
+    plain = run_audit(monkeypatch, inv, "-o", "json")
+    assert plain.code == 0 and json.loads(plain.out)["findings"] == []
+
+    flagged = run_audit(monkeypatch, inv, "--oidc-issuer", GITHUB, "-o", "json")
+    assert flagged.code == 1, flagged
+    data = json.loads(flagged.out)
+    assert set(data) == {"findings", "runnerNamespaces", "audited", "summary"}
+    [f] = data["findings"]
+    assert (f["check"], f["severity"], f["binding"], f["title"]) == (
+        "oidc-authenticated", "HIGH", "ClusterRoleBinding/everyone-views",
+        "grant to system:authenticated on a cluster that accepts OIDC tokens")
+    assert yaml.safe_load(run_audit(monkeypatch, inv, "--oidc-issuer", GITHUB, "-o", "yaml").out) == data
+    assert run_audit(monkeypatch, inv, "--oidc-issuer", GITHUB, "--fail-on", "critical").code == 0
+
+    config = tmp_path / "authn.yaml"
+    config.write_text(yaml.safe_dump(authentication_config(SPEC, "1.33")))
+    from_file = run_audit(monkeypatch, inv, "--authentication-config", str(config), "-o", "json")
+    assert from_file.code == 1
+    assert f"accepts tokens from {GITHUB}, https://github.example.com/_services/token, https://gitlab.com, " \
+           f"https://gitlab.corp.example ({config})" in json.loads(from_file.out)["findings"][0]["why"]
+
+    from_spec = run_audit(monkeypatch, inv, "--spec", str(FIXTURES / "identities.yaml"))
+    assert from_spec.code == 1 and "oidc-authenticated" in from_spec.out
+    assert from_spec.out.rstrip().endswith(f"OIDC issuers: {GITHUB}, https://github.example.com/_services/token, "
+                                           "https://gitlab.com, https://gitlab.corp.example")
+
+    sarif = json.loads(run_audit(monkeypatch, inv, "--oidc-issuer", GITHUB, "-o", "sarif").out)
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["oidc-authenticated"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--oidc-issuer", "gitlab.com"], "--oidc-issuer 'gitlab.com': write the issuer URL as in the tokens' iss claim"),
+    (["--authentication-config", "{missing}"], "no such file"),
+    (["--authentication-config", "{not_config}"], "not an AuthenticationConfiguration"),
+    (["--authentication-config", "{no_url}"], "jwt[0].issuer.url: missing"),
+])
+def test_bad_issuer_input_is_one_line_and_exit_2_before_any_request(monkeypatch, tmp_path, argv, message):
+    (tmp_path / "not.yaml").write_text("kind: ConfigMap\n")
+    (tmp_path / "no-url.yaml").write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n"
+                                          "jwt: [{issuer: {audiences: [x]}}]\n")
+    files = {"missing": str(tmp_path / "nope.yaml"), "not_config": str(tmp_path / "not.yaml"),
+             "no_url": str(tmp_path / "no-url.yaml")}
+    from runnerkit.cli import diagnose as cli
+
+    monkeypatch.setattr(cli, "connect", lambda *a, **k: pytest.fail("no request on bad input"))
+    r = run_cli("audit", *[a.format(**files) for a in argv])
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r
