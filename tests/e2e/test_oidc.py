@@ -167,3 +167,109 @@ def test_changing_the_spec_and_re_rendering_takes_effect_without_a_restart(oidc)
     wait_for_reload(oidc.api, newcomer, oidc.github_username(f"newco/app-{oidc.u}"))
     # still nothing granted to it: authenticated is not authorized
     assert oidc.api.create_configmap(oidc.ns_a, newcomer) == 403
+
+
+# -- audit: a grant to system:authenticated is a grant to every token the server accepts ---------------
+
+
+def test_audit_flags_a_grant_to_system_authenticated_that_a_stranger_really_gets(oidc, kubeconfig, kube):
+    reader = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+              "metadata": {"name": f"oidc-{oidc.u}-cm-reader"},
+              "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}
+    everyone = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "everyone-reads", "namespace": oidc.ns_b},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": reader["metadata"]["name"]},
+                "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:authenticated"}]}
+    stranger_binding = {**everyone, "metadata": {"name": "stranger", "namespace": oidc.ns_b},
+                        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                                      "name": f"github:repo:other-{oidc.u}/x"}]}
+    # a repository of an allowed owner that no project declares: it authenticates, and only
+    # system:authenticated (plus its own identity groups, bound to nothing) applies to it
+    unrelated = oidc.github(f"acme/unrelated-{oidc.u}")
+    listing = f"/api/v1/namespaces/{oidc.ns_b}/configmaps"
+    assert oidc.api.call("GET", listing, unrelated).status_code == 403
+    before = run_cli("audit", "--kubeconfig", kubeconfig, "--spec", oidc.spec, "-o", "json", "--fail-on", "none")
+    assert before.code == 0, before
+    ours = lambda run: {(f["check"], f["severity"], f["binding"]) for f in json.loads(run.out)["findings"]  # noqa: E731
+                        if f["check"] in ("oidc-authenticated", "identity-outside-spec", "anonymous-grant")}
+    assert not {f for f in ours(before) if oidc.ns_a in f[2] or oidc.ns_b in f[2]}
+    # the bootstrap bindings (system:basic-user, system:discovery, system:public-info-viewer) are not flagged
+    assert not {f for f in ours(before) if f[2].startswith("ClusterRoleBinding/system:")}, ours(before)
+    kube.apply(reader)
+    kube.apply(everyone)
+    kube.apply(stranger_binding)
+    try:
+        assert eventually(lambda: oidc.api.call("GET", listing, unrelated).status_code == 200, 10)
+        run = run_cli("audit", "--kubeconfig", kubeconfig, "--spec", oidc.spec, "-o", "json")
+        assert run.code == 1, run
+        assert {("oidc-authenticated", "HIGH", f"RoleBinding/everyone-reads -n {oidc.ns_b}"),
+                ("identity-outside-spec", "MEDIUM", f"RoleBinding/stranger -n {oidc.ns_b}")} <= ours(run)
+        assert not {f for f in ours(run) if f[2].startswith("ClusterRoleBinding/system:")}
+        assert not {f for f in ours(run) if oidc.ns_a in f[2]}  # runnerkit's own identity bindings
+        [f] = [f for f in json.loads(run.out)["findings"] if f["binding"] == f"RoleBinding/everyone-reads -n {oidc.ns_b}"]
+        assert f["rule"] == 'apiGroups: [""] resources: [configmaps] verbs: [get, list]'
+        assert f"accepts tokens from {oidc.issuer.url('github')}, {oidc.issuer.url('gitlab')}" in f["why"]
+        # without knowing the issuer, audit cannot tell (the API does not say)
+        blind = run_cli("audit", "--kubeconfig", kubeconfig, "-o", "json", "--fail-on", "none")
+        assert ("oidc-authenticated", "HIGH", f"RoleBinding/everyone-reads -n {oidc.ns_b}") not in ours(blind)
+        told = run_cli("audit", "--kubeconfig", kubeconfig, "-n", oidc.ns_b, "--oidc-issuer", oidc.issuer.url("github"),
+                       "-o", "yaml")
+        assert told.code == 1 and {f["check"] for f in yaml.safe_load(told.out)["findings"]} == {"oidc-authenticated"}
+    finally:
+        kube.delete(stranger_binding)
+        kube.delete(everyone)
+        kube.delete(reader)
+
+
+# -- v1beta1: what 1.30-1.33 get, loaded and enforced by the real (1.37) server -------------------------
+
+
+def reload_metrics(kubeconfig: str) -> tuple[str, float]:
+    """(hash of the config the server runs, failed automatic reloads so far), from its /metrics."""
+    out = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    info = re.search(r'^apiserver_authentication_config_controller_last_config_info\{[^}]*hash="sha256:([0-9a-f]+)"',
+                     out, re.M)
+    failures = re.findall(r'^apiserver_authentication_config_controller_automatic_reloads_total\{[^}]*'
+                          r'status="failure"[^}]*\} (\S+)', out, re.M)
+    assert info, "the API server exports no authentication config metrics"
+    return info[1], sum(float(f) for f in failures)
+
+
+def test_the_v1beta1_rendering_is_loaded_and_enforced_by_the_real_server(oidc, kubeconfig, tmp_path):
+    import hashlib
+
+    newcomer_repo = f"beta-{oidc.u}/app"
+    newcomer = oidc.github(newcomer_repo)
+    assert oidc.api.whoami(newcomer).status_code == 401  # only the new file admits this owner
+    spec = tmp_path / "runnerkit.yaml"
+    spec.write_text(spec_text(oidc.u, oidc.issuer, github_owners=f"[acme, beta-{oidc.u}]"))
+    rendered = run_cli("render", "--format", "authentication-config", "--kubernetes-version", "1.33", spec)
+    assert rendered.code == 0, rendered
+    assert yaml.safe_load(rendered.out)["apiVersion"] == "apiserver.config.k8s.io/v1beta1"
+    _, failures = reload_metrics(kubeconfig)
+    try:
+        write_atomically(oidc.config_path, rendered.out)
+        wait_for_reload(oidc.api, newcomer, oidc.github_username(newcomer_repo))
+        # loaded, not kept: the server runs exactly this file, and no reload failed
+        assert reload_metrics(kubeconfig) == (hashlib.sha256(rendered.out.encode()).hexdigest(), failures)
+        # enforced like v1: declared grants, pull requests, foreign owners, expiry
+        a = oidc.github(f"acme/a-{oidc.u}")
+        assert eventually(lambda: oidc.api.create_configmap(oidc.ns_a, a) == 201, 10)
+        assert oidc.api.create_configmap(oidc.ns_b, a) == 403
+        pr = oidc.github(f"acme/a-{oidc.u}", event_name="pull_request", ref="refs/pull/3/merge")
+        assert oidc.api.create_configmap(oidc.ns_a, pr) == 403
+        assert oidc.api.create_configmap(oidc.ns_a, oidc.gitlab(f"acme/a-{oidc.u}", protected=False)) == 403
+        assert oidc.api.whoami(oidc.github(f"evil/a-{oidc.u}")).status_code == 401
+        assert oidc.api.whoami(oidc.github(f"acme/a-{oidc.u}", now=int(time.time()) - 3600)).status_code == 401
+        # the control: a file the server refuses is counted as a failure and the old one kept
+        broken = rendered.out.replace("  claimMappings:", "  claimMapping:", 1)
+        assert broken != rendered.out
+        write_atomically(oidc.config_path, broken)
+        assert eventually(lambda: reload_metrics(kubeconfig)[1] > failures, RELOAD_SECONDS)
+        assert reload_metrics(kubeconfig)[0] == hashlib.sha256(rendered.out.encode()).hexdigest()
+        assert oidc.api.whoami(newcomer).status_code == 201
+    finally:
+        restored = run_cli("render", "--format", "authentication-config", oidc.spec)
+        write_atomically(oidc.config_path, restored.out)
+    assert eventually(lambda: oidc.api.whoami(newcomer).status_code == 401, RELOAD_SECONDS)
