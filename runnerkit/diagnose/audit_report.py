@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import __version__
-from ..model.findings import CRITICAL, HIGH, INFO, Finding
+from ..model.findings import CRITICAL, HIGH, INFO, RANK, Finding
 from .audit import CHECKS, AuditReport
 
 SARIF_LEVEL = {CRITICAL: "error", HIGH: "error", INFO: "note"}
@@ -38,7 +38,8 @@ def table(report: AuditReport) -> str:
     lines.append("")
     for check in dict.fromkeys(f.check for f in report.findings):
         c = CHECKS[check]
-        lines.append(f"{check} ({c.severity}): {c.title}")
+        severities = sorted({f.severity for f in report.findings if f.check == check}, key=RANK.__getitem__)
+        lines.append(f"{check} ({', '.join(severities)}): {c.title}")
         lines.append(f"  why: {c.why}")
         lines.append(f"  fix: {c.fix.format(binding='the binding', role='the role', subject='the subject')}")
     managed = {f.binding: f for f in report.findings if f.managedBy}

@@ -260,3 +260,10 @@ def test_bad_issuer_input_is_one_line_and_exit_2_before_any_request(monkeypatch,
     monkeypatch.setattr(cli, "connect", lambda *a, **k: pytest.fail("no request on bad input"))
     r = run_cli("audit", *[a.format(**files) for a in argv])
     assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_the_table_legend_names_the_severities_found():
+    inv = inventory(crb("everyone-views", "view", AUTHENTICATED), crb("everyone-deploys", "deploy", AUTHENTICATED))
+    table = audit_report.table(audit(inv, Scope(oidc=FACTS)))
+    assert "oidc-authenticated (CRITICAL, HIGH): grant to system:authenticated on a cluster that accepts OIDC tokens" in table
+    assert "  fix: bind the role to the groups of the CI identities that need it" in table
