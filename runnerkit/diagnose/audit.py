@@ -19,6 +19,7 @@ CLUSTER_ADMIN = "cluster-admin"
 BOOTSTRAP_NAMESPACE = "kube-system"
 # Groups that stand for many workload identities: never excluded as "system:" subjects.
 WORKLOAD_GROUPS = ("system:serviceaccounts", "system:authenticated", "system:unauthenticated")
+ANONYMOUS_USER = "system:anonymous"  # not a controller either: whoever sends no credential
 
 WORKLOADS = tuple(Access("create", r, g) for r, g in (
     ("pods", ""), ("deployments", "apps"), ("statefulsets", "apps"), ("daemonsets", "apps"),
@@ -172,8 +173,8 @@ def _excluded_subject(subject: dict) -> bool:
     if subject_namespace(subject) == BOOTSTRAP_NAMESPACE:
         return True
     if subject.get("kind") in ("User", "Group") and name.startswith("system:"):
-        return not (name in WORKLOAD_GROUPS or name.startswith("system:serviceaccounts:")
-                    or name.startswith("system:serviceaccount:"))
+        return not (name in WORKLOAD_GROUPS or name == ANONYMOUS_USER
+                    or name.startswith("system:serviceaccounts:") or name.startswith("system:serviceaccount:"))
     return False
 
 
@@ -202,6 +203,7 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
         ns = None if cluster_wide else meta.get("namespace")
         if ns == BOOTSTRAP_NAMESPACE and not scope.include_system:
             return
+        spec = managing_spec(meta)
         ref = binding.get("roleRef") or {}
         kind, role_name = ref.get("kind", ""), ref.get("name", "")
         binding_text = (f"ClusterRoleBinding/{meta.get('name')}" if cluster_wide
@@ -227,9 +229,8 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
             where = subject_ns or ns
             new.update(public_group_findings(subject, who, binding_text, role_text, rules, where,
                                              "cluster-wide" if cluster_wide else f"in namespace {ns}", scope.oidc))
-            new.update(identity_findings(subject, who, binding_text, role_text, rules, where,
-                                         bool(managing_spec(meta)), scope.oidc))
-        spec = managing_spec(meta)
+            new.update(identity_findings(subject, who, binding_text, role_text, rules, where, bool(spec),
+                                         scope.oidc))
         found.update((replace(f, managedBy=spec) for f in new) if spec else new)
 
     for crb in inv.cluster_role_bindings:

@@ -19,7 +19,7 @@ from ..model.identities import Identity, Issuer
 from ..model.mapping import identity_groups
 from ..model.rbac import READ_VERBS, Access, expand, rule_text, rules_allow
 
-AUTHENTICATED, UNAUTHENTICATED = "system:authenticated", "system:unauthenticated"
+AUTHENTICATED, UNAUTHENTICATED, ANONYMOUS = "system:authenticated", "system:unauthenticated", "system:anonymous"
 SHOWN_RULES = 3  # a finding names the first rules beyond the defaults, then counts the rest
 
 # What Kubernetes binds by default (bootstrap policy, reconciled by the API server on start): the
@@ -100,8 +100,8 @@ def _covered(rule: dict, baseline: list[dict]) -> bool:
     verbs = rule.get("verbs") or []
     for url in rule.get("nonResourceURLs") or []:
         for verb in verbs:
-            if not any(verb in (b.get("verbs") or []) and any(_url_matches(p, url) for p in b.get("nonResourceURLs") or [])
-                       for b in baseline):
+            if not any(verb in (b.get("verbs") or [])
+                       and any(_url_matches(p, url) for p in b.get("nonResourceURLs") or []) for b in baseline):
                 return False
     if rule.get("resources"):
         # wildcards stay "*" in expand(): only a baseline rule that says "*" itself could cover them (none does)
@@ -131,7 +131,9 @@ def public_group_findings(subject: dict, who: str, binding: str, role: str, rule
                           where: str | None, scope: str, facts: OidcFacts) -> list[Finding]:
     """A grant beyond the defaults to everyone who authenticates (with an OIDC issuer) or to anyone."""
     name = subject.get("name")
-    if subject.get("kind") != "Group" or name not in BASELINE:
+    if subject.get("kind") == "User" and name == ANONYMOUS:
+        name = UNAUTHENTICATED  # the user of every request without a credential
+    elif subject.get("kind") != "Group" or name not in BASELINE:
         return []
     if name == AUTHENTICATED and not facts.issuers:
         return []  # without an issuer, the existing capability checks cover it

@@ -140,11 +140,13 @@ def test_cluster_admin_to_system_authenticated_is_both_findings():
 def test_grants_to_system_unauthenticated_beyond_public_info_are_flagged_with_or_without_an_issuer():
     # discovery is a default for authenticated users only: for anonymous requests it is more
     inv = inventory(crb("anon-discovery", "system:discovery", ANONYMOUS),
-                    role_bindings=[rb("web", "anon-deploys", "deploy", ANONYMOUS)])
+                    role_bindings=[rb("web", "anon-deploys", "deploy", ANONYMOUS),
+                                   rb("web", "anon-user", "view", {"kind": "User", "name": "system:anonymous"})])
     for scope in (Scope(), Scope(oidc=FACTS)):
-        assert {(f.severity, f.check, f.binding) for f in audit(inv, scope).findings} == {
-            ("HIGH", "anonymous-grant", "ClusterRoleBinding/anon-discovery"),
-            ("CRITICAL", "anonymous-grant", "RoleBinding/anon-deploys -n web")}
+        assert {(f.severity, f.check, f.subject, f.binding) for f in audit(inv, scope).findings} == {
+            ("HIGH", "anonymous-grant", "Group system:unauthenticated", "ClusterRoleBinding/anon-discovery"),
+            ("CRITICAL", "anonymous-grant", "Group system:unauthenticated", "RoleBinding/anon-deploys -n web"),
+            ("HIGH", "anonymous-grant", "User system:anonymous", "RoleBinding/anon-user -n web")}
 
 
 def spec_facts() -> OidcFacts:
