@@ -226,7 +226,7 @@ def oidc_facts(args: argparse.Namespace, spec: Spec | None) -> OidcFacts:
 
     import yaml
 
-    from ..diagnose.audit_oidc import OidcFacts, identity_names, issuer_urls
+    from ..diagnose.audit_oidc import OidcFacts, declared_names, issuer_urls
     from ..errors import InputError
     from .files import read_input
 
@@ -234,7 +234,7 @@ def oidc_facts(args: argparse.Namespace, spec: Spec | None) -> OidcFacts:
     if spec is not None and spec.issuers:
         facts = facts.merged(OidcFacts(tuple(i.url for i in spec.issuers.values()), (f"{args.spec} issuers",),
                                        {i.prefix: i for i in spec.issuers.values()},
-                                       identity_names(i for p in spec.projects for i in p.identities)))
+                                       declared_names(i for p in spec.projects for i in p.identities)))
     for url in args.oidc_issuer:
         if not re.match(r"^https://[^/?#\s]+", url):
             raise InputError(f"--oidc-issuer {url!r}: write the issuer URL as in the tokens' iss claim, "

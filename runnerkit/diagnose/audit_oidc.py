@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import InputError
 from ..model.findings import CRITICAL, HIGH, MEDIUM, Check, Finding, make_finding
 from ..model.identities import Identity, Issuer
-from ..model.mapping import identity_groups
+from ..model.mapping import identity_names
 from ..model.rbac import READ_VERBS, Access, expand, rule_text, rules_allow
 
 AUTHENTICATED, UNAUTHENTICATED, ANONYMOUS = "system:authenticated", "system:unauthenticated", "system:anonymous"
@@ -65,7 +65,7 @@ class OidcFacts:
     issuers: tuple[str, ...] = ()  # issuer URLs the API server accepts tokens from
     sources: tuple[str, ...] = ()  # "runnerkit.yaml issuers", "--oidc-issuer", "--authentication-config F"
     prefixes: dict[str, Issuer] = field(default_factory=dict)  # "github:" -> issuer, from --spec
-    declared: frozenset[str] = frozenset()  # identity group names the spec's bindings name
+    declared: frozenset[str] = frozenset()  # identity user/group names the spec's bindings name
 
     def merged(self, other: OidcFacts) -> OidcFacts:
         return OidcFacts(tuple(dict.fromkeys(self.issuers + other.issuers)),
@@ -178,6 +178,6 @@ def _why_outside(name: str, issuer: Issuer, facts: OidcFacts, managed: bool) -> 
     return "no identity of the spec is bound to exactly this name"
 
 
-def identity_names(identities: Iterable[Identity]) -> frozenset[str]:
-    """Every group name the spec's identity bindings name."""
-    return frozenset(g for identity in identities for g in identity_groups(identity))
+def declared_names(identities: Iterable[Identity]) -> frozenset[str]:
+    """Every user (oidc-flags) or group (structured) name the spec's identity bindings name."""
+    return frozenset(n for identity in identities for n in identity_names(identity))

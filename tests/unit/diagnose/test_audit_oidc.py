@@ -14,7 +14,7 @@ from fakes import FakeClient
 from runnerkit.cli.files import read_spec
 from runnerkit.diagnose import audit_report
 from runnerkit.diagnose.audit import Inventory, Scope, audit
-from runnerkit.diagnose.audit_oidc import BASELINE, OidcFacts, beyond_defaults, identity_names
+from runnerkit.diagnose.audit_oidc import BASELINE, OidcFacts, beyond_defaults, declared_names
 from runnerkit.model.authconfig import authentication_config
 
 SPEC = read_spec(FIXTURES / "identities.yaml")
@@ -152,7 +152,7 @@ def test_grants_to_system_unauthenticated_beyond_public_info_are_flagged_with_or
 def spec_facts() -> OidcFacts:
     return OidcFacts(tuple(i.url for i in SPEC.issuers.values()), ("runnerkit.yaml issuers",),
                      {i.prefix: i for i in SPEC.issuers.values()},
-                     identity_names(i for p in SPEC.projects for i in p.identities))
+                     declared_names(i for p in SPEC.projects for i in p.identities))
 
 
 def test_bindings_to_identities_outside_the_spec():
@@ -269,3 +269,34 @@ def test_the_table_legend_names_the_severities_found():
     table = audit_report.table(audit(inv, Scope(oidc=FACTS)))
     assert "oidc-authenticated (CRITICAL, HIGH): grant to system:authenticated on a cluster that accepts OIDC tokens" in table
     assert "  fix: bind the role to the groups of the CI identities that need it" in table
+
+
+def test_an_oidc_flags_spec_counts_its_bound_users_as_declared():
+    from runnerkit.desired import render
+    from runnerkit.model.validate import loads
+
+    spec = loads("""apiVersion: runnerkit.io/v1alpha1
+kind: RunnerkitConfig
+metadata: {name: t}
+runners: [{name: ci, type: github, namespace: ci}]
+issuers:
+  - {name: github, audience: https://k.example, owners: [acme], authentication: oidc-flags}
+projects:
+  - name: app
+    runner: ci
+    access: [{rules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]}]
+    identities: [{issuer: github, repository: acme/app, refs: [refs/heads/main]}]
+""", "rk.yaml")
+    facts = OidcFacts(("https://token.actions.githubusercontent.com",), ("rk.yaml issuers",),
+                      {i.prefix: i for i in spec.issuers.values()},
+                      declared_names(i for p in spec.projects for i in p.identities))
+    assert facts.declared == {"github:repo:acme/app:ref:refs/heads/main"}
+    rendered = [o for o in render(spec) if o["kind"] == "RoleBinding"]
+    assert any(s == {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "github:repo:acme/app:ref:refs/heads/main"}
+               for b in rendered for s in b["subjects"])
+    by_hand = rb("app", "by-hand", "view", {"kind": "User", "name": "github:repo:acme/app:ref:refs/heads/dev"})
+    inv = Inventory(cluster_roles=[VIEW] + [o for o in render(spec) if o["kind"] == "ClusterRole"],
+                    roles=[o for o in render(spec) if o["kind"] == "Role"], role_bindings=rendered + [by_hand],
+                    service_accounts=[o for o in render(spec) if o["kind"] == "ServiceAccount"])
+    assert {(f.check, f.binding) for f in audit(inv, Scope(oidc=facts)).findings} == {
+        ("identity-outside-spec", "RoleBinding/by-hand -n app")}
