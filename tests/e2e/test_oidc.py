@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from conftest import CACHE, KUBECTL, eventually, run_cli
-from e2e.oidc_cluster import oidc, spec_text, wait_for_reload, write_atomically  # noqa: F401 (fixture)
+from e2e.oidc_cluster import RELOAD_SECONDS, oidc, spec_text, wait_for_reload, write_atomically  # noqa: F401 (fixture)
 from oidc_issuer import GithubTokenEndpoint, github_claims
 
 def test_repo_a_main_maps_to_its_identity_on_the_real_server(oidc):
