@@ -69,8 +69,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--kubernetes-version", metavar="1.N",
                    help="with --format authentication-config: the API server's version; 1.34+ gets "
                         "apiserver.config.k8s.io/v1, 1.30-1.33 v1beta1 (default: v1)")
-    add_output(p, ("yaml", "json"), "yaml")
-    p.set_defaults(func=cmd_render)
+    add_output(p, ("yaml", "json", "text"), "yaml; text, the flags one per line, for oidc-flags")
+    p.set_defaults(func=cmd_render, output_default=None)
 
     p = commands.add_parser("apply", help="create or update the declared objects (server-side apply)",
                             description="Make the cluster match the spec: one list call per kind, "
@@ -185,6 +185,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ..model.render import to_json, to_yaml
 
     spec = load_spec(args)
+    if args.output == "text" and args.format != "oidc-flags":
+        raise InputError(f"-o text: only --format oidc-flags prints text; --format {args.format} prints "
+                         "yaml or json")
+    args.output = args.output or ("text" if args.format == "oidc-flags" else "yaml")
     if args.format == "helm-values":
         from ..model import helmvalues
 
@@ -208,18 +212,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         if args.format == "oidc-flags":
             flags = oidcflags.apiserver_flags(spec)
-            if args.output == "json":
-                print_json(flags)
-            else:
+            if args.output == "text":
                 sys.stdout.write(oidcflags.flags_text(flags, spec))
+            else:
+                print_data(args.output, flags)
             return 0
-        provider = oidcflags.eks_identity_provider(spec)
-        if args.output == "json":
-            print_json(provider)
-        else:
-            import yaml
-
-            sys.stdout.write(yaml.safe_dump(provider, sort_keys=False))
+        print_data(args.output, oidcflags.eks_identity_provider(spec))
         return 0
     objects = render(spec)
     sys.stdout.write(to_json(objects) + "\n" if args.output == "json" else to_yaml(objects))

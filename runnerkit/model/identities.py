@@ -298,13 +298,18 @@ def _github_flags(v: Checker, i: GithubIdentity, path: tuple) -> bool:
         v.fail(path + ("workflow",), "oidc-flags map only the sub claim, which does not carry "
                                      f"job_workflow_ref; remove workflow, {STRUCTURED_ONLY}")
         return False
-    kinds = [k for k, on in (("refs", bool(i.refs)), ("environments", bool(i.environments)),
-                             ("pullRequest", i.pull_request)) if on]
-    if len(kinds) != 1:
-        what = " and ".join(kinds) if kinds else "none of refs, environments, pullRequest: true"
+    if i.refs and i.environments or not (i.refs or i.environments or i.pull_request):
+        what = "refs and environments" if i.refs else "none of refs, environments, pullRequest: true"
         v.fail(path, f"declares {what}: with oidc-flags the username is GitHub's sub, which names one "
                      "environment, or a pull request, or one ref; declare exactly one of them per "
                      f"identity, {STRUCTURED_ONLY}")
+        return False
+    if i.environments and not i.pull_request:
+        v.fail(path + ("environments",), "with oidc-flags an environment admits every job that deploys "
+                                         "to it, pull requests included (GitHub's sub names the environment "
+                                         "whatever the event): write pullRequest: true to accept that and "
+                                         "restrict the environment to protected branches in GitHub, "
+                                         + STRUCTURED_ONLY)
         return False
     return True
 

@@ -52,10 +52,10 @@ def flag_usernames(identity: Identity) -> list[str]:
     """oidc-flags: the users (PREFIX + the provider's default sub) a binding for this identity names."""
     prefix = identity.issuer.prefix
     if isinstance(identity, GithubIdentity):
+        if identity.environments:  # validation required pullRequest: true: it admits them too
+            return [f"{prefix}repo:{identity.repository}:environment:{e}" for e in identity.environments]
         if identity.pull_request:
             return [f"{prefix}repo:{identity.repository}:pull_request"]
-        if identity.environments:
-            return [f"{prefix}repo:{identity.repository}:environment:{e}" for e in identity.environments]
         return [f"{prefix}repo:{identity.repository}:ref:{r}" for r in identity.refs]
     return [f"{prefix}project_path:{identity.project_path}:ref_type:{identity.ref_type}:ref:{r}"
             for r in identity.refs]
@@ -139,9 +139,12 @@ def describe(identity: Identity) -> str:
             parts.append("environments " + ", ".join(identity.environments))
         if identity.workflow:
             parts.append(f"workflow {identity.workflow}")
-        if identity.issuer.flags and (identity.environments or identity.pull_request):
-            # GitHub's sub names the environment even for pull requests (oidc-flags map only sub).
-            parts.append("pull requests only" if identity.pull_request else "pull requests deploying there too")
+        if identity.issuer.flags:
+            # oidc-flags map only GitHub's sub, which names the environment whatever the event and
+            # the ref only for jobs without an environment.
+            parts.append("pull requests deploying there too" if identity.environments else
+                         "pull requests only" if identity.pull_request else
+                         "jobs without an environment, no pull requests")
         else:
             parts.append("pull requests too" if identity.pull_request else "no pull requests")
         return "; ".join(parts)

@@ -22,13 +22,19 @@ GITHUB_LIMITS = (
     "(PUT /repos/OWNER/REPO/actions/oidc/customization/sub); keep GitHub's default, or the usernames "
     "change (and a customized sub of a pull_request_target job could read repo:R:ref:refs/heads/main)",
     "an environment identity admits every job that deploys to the environment, pull requests "
-    "included: restrict the environment to protected branches in GitHub",
+    "included (validate asks for pullRequest: true to say so): restrict the environment to protected "
+    "branches in GitHub; a ref identity admits only jobs without an environment",
+    "pull_request_target jobs run with the base branch's ref: whether GitHub gives them the sub "
+    "repo:R:pull_request or repo:R:ref:REF is not pinned here; grant id-token: write to no "
+    "pull_request_target workflow of a repository with a ref identity",
     "no reusable-workflow pin (job_workflow_ref), no ref and environment together, one owner",
 )
 GITLAB_LIMITS = (
     "only protected refs authenticate (ref_protected=true is required of every token)",
     "only projects directly in the group authenticate (namespace_path is compared exactly), "
     "no environments",
+    "the sub claim is the only fact mapped, and a project's sub can be customized through GitLab's "
+    "projects API; keep the default, or the usernames change and jobs get 403",
 )
 
 

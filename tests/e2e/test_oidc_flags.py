@@ -33,7 +33,7 @@ def spec_text(u: str, issuer: IssuerServer, kind: str) -> str:
     owners = "owners: [acme]" if kind == "github" else "groups: [acme]"
     if kind == "github":
         identities = (f"      - {{issuer: {kind}, repository: acme/a-{u}, refs: [refs/heads/main]}}\n"
-                      f"      - {{issuer: {kind}, repository: acme/a-{u}, environments: [prod]}}\n")
+                      f"      - {{issuer: {kind}, repository: acme/a-{u}, environments: [prod], pullRequest: true}}\n")
         b = f"      - {{issuer: {kind}, repository: acme/b-{u}, refs: [refs/heads/main]}}\n"
     else:
         identities = f"      - {{issuer: {kind}, projectPath: acme/a-{u}, refs: [main]}}\n"

@@ -45,7 +45,7 @@ def problems(issuers: str, identities: str) -> list[str]:
 
 def test_identities_are_bound_as_the_users_the_default_sub_maps_to():
     spec = load(GITHUB, "      - {issuer: github, repository: acme/app, refs: [refs/heads/main, refs/tags/v1]}\n"
-                        "      - {issuer: github, repository: acme/app, environments: [prod]}\n"
+                        "      - {issuer: github, repository: acme/app, environments: [prod], pullRequest: true}\n"
                         "      - {issuer: github, repository: acme/app, pullRequest: true}\n")
     assert subjects(spec.projects[0].identities) == [
         {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": name} for name in (
@@ -81,8 +81,9 @@ def test_default_sub_is_the_sub_gitlab_issues():
      "identities[0] declares refs and environments: with oidc-flags the username is GitHub's sub"),
     ("{issuer: github, repository: acme/app}",
      "identities[0] declares none of refs, environments, pullRequest: true"),
-    ("{issuer: github, repository: acme/app, environments: [prod], pullRequest: true}",
-     "declares environments and pullRequest"),
+    ("{issuer: github, repository: acme/app, environments: [prod]}",
+     "identities[0].environments with oidc-flags an environment admits every job that deploys to it, "
+     "pull requests included (GitHub's sub names the environment whatever the event): write pullRequest: true"),
     ("{issuer: github, repository: acme/app, refs: [refs/heads/main], "
      "workflow: acme/app/.github/workflows/d.yml@refs/heads/main}",
      "identities[0].workflow oidc-flags map only the sub claim, which does not carry job_workflow_ref"),
@@ -181,17 +182,25 @@ def test_eks_identity_provider_is_valid_input_for_the_eks_api(tmp_path):
 
 def test_render_cli_prints_the_flags_and_what_they_cannot_express(tmp_path):
     path = tmp_path / "rk.yaml"
-    path.write_text(spec_text(GITHUB, "      - {issuer: github, repository: acme/app, environments: [prod]}\n"))
+    path.write_text(spec_text(GITHUB, "      - {issuer: github, repository: acme/app, environments: [prod], pullRequest: true}\n"))
     result = run_cli("render", "--format", "oidc-flags", path)
     assert result.code == 0, result
     lines = result.out.splitlines()
     assert lines[1:6] == ["--oidc-issuer-url=https://token.actions.githubusercontent.com",
                           f"--oidc-client-id={AUD}", "--oidc-username-claim=sub",
                           "--oidc-username-prefix=github:", "--oidc-required-claim=repository_owner=acme"]
-    assert "# - an environment identity admits every job that deploys to the environment, pull requests " \
-           "included: restrict the environment to protected branches in GitHub" in lines
+    assert any(line.startswith("# - an environment identity admits every job that deploys to the environment, "
+                               "pull requests included (validate asks for pullRequest: true") for line in lines)
+    assert any(line.startswith("# - pull_request_target jobs run with the base branch's ref") for line in lines)
     refused = run_cli("render", "--format", "authentication-config", path)
     assert refused.code == 2 and "render --format oidc-flags" in refused.err
+
+
+def test_a_ref_identity_says_it_admits_only_jobs_without_an_environment():
+    from runnerkit.model.mapping import describe
+    spec = load(GITHUB, "      - {issuer: github, repository: acme/app, refs: [refs/heads/main]}\n")
+    assert describe(spec.projects[0].identities[0]) == (
+        "github acme/app; refs refs/heads/main; jobs without an environment, no pull requests")
 
 
 def test_verify_plans_user_questions_and_the_pull_request_variant_is_denied():
@@ -209,7 +218,7 @@ KEYS = Keys()
 
 def test_doctor_explains_a_flags_token_through_its_user(monkeypatch, tmp_path):
     path = tmp_path / "rk.yaml"
-    path.write_text(spec_text(GITHUB, "      - {issuer: github, repository: acme/app, environments: [prod]}\n"))
+    path.write_text(spec_text(GITHUB, "      - {issuer: github, repository: acme/app, environments: [prod], pullRequest: true}\n"))
     token = KEYS.sign(github_claims(GH, AUD, "acme/app", environment="prod"))
     monkeypatch.setenv("CI_ID_TOKEN", token)
     result = run_cli("doctor", "--id-token-env", "CI_ID_TOKEN", "--spec", path)
