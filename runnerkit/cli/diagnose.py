@@ -12,8 +12,6 @@ from .globals import STRUCTURED
 if TYPE_CHECKING:
     from ..cluster.protocol import Client
     from ..diagnose.audit import Inventory
-    from ..diagnose.audit_oidc import OidcFacts
-    from ..model.spec import Spec
 
 FAIL_ON = ("critical", "high", "medium", "none")
 AUDIT_NEEDS = ("list on clusterroles, roles, clusterrolebindings, rolebindings, serviceaccounts and configmaps "
@@ -189,6 +187,7 @@ def collect(client: Client) -> Inventory:
 def cmd_audit(args: argparse.Namespace) -> int:
     from ..diagnose import audit_report
     from ..diagnose.audit import Scope, audit
+    from ..diagnose.audit_oidc_inputs import learn
     from ..errors import Forbidden
 
     spec_namespaces: frozenset[str] = frozenset()
@@ -199,7 +198,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         spec = read_spec(args.spec)
         spec_namespaces = frozenset({r.namespace for r in spec.runners.values()}
                                     | {p.namespace for p in spec.projects})
-    oidc = oidc_facts(args, spec)
+    oidc = learn(spec, args.spec, args.oidc_issuer, args.authentication_config)
     client = connect(args, concurrency=6)
     try:
         inventory = collect(client)
@@ -217,39 +216,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.fail_on == "none":
         return 0
     return 1 if report.at_least(args.fail_on.upper()) else 0
-
-
-def oidc_facts(args: argparse.Namespace, spec: Spec | None) -> OidcFacts:
-    """The API server's OIDC issuers from --spec, --oidc-issuer and --authentication-config."""
-    import re
-    from pathlib import Path
-
-    import yaml
-
-    from ..diagnose.audit_oidc import OidcFacts, declared_names, issuer_urls
-    from ..errors import InputError
-    from .files import read_input
-
-    facts = OidcFacts()
-    if spec is not None and spec.issuers:
-        facts = facts.merged(OidcFacts(tuple(i.url for i in spec.issuers.values()), (f"{args.spec} issuers",),
-                                       {i.prefix: i for i in spec.issuers.values()},
-                                       declared_names(i for p in spec.projects for i in p.identities)))
-    for url in args.oidc_issuer:
-        if not re.match(r"^https://[^/?#\s]+", url):
-            raise InputError(f"--oidc-issuer {url!r}: write the issuer URL as in the tokens' iss claim, "
-                             "e.g. https://token.actions.githubusercontent.com or https://gitlab.com")
-        facts = facts.merged(OidcFacts((url,), ("--oidc-issuer",)))
-    if args.authentication_config:
-        path = args.authentication_config
-        try:
-            doc = yaml.safe_load(read_input(Path(path)))
-        except yaml.YAMLError as e:
-            raise InputError(f"{path}: not YAML ({str(e).splitlines()[0]}); pass the file the API server's "
-                             "--authentication-config names") from None
-        urls = issuer_urls(doc, str(path))
-        facts = facts.merged(OidcFacts(tuple(urls), (f"{path}",) if urls else ()))
-    return facts
 
 
 # -- verify ---------------------------------------------------------------------------------------------

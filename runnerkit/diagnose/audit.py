@@ -229,7 +229,8 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
             where = subject_ns or ns
             new.update(public_group_findings(subject, who, binding_text, role_text, rules, where,
                                              "cluster-wide" if cluster_wide else f"in namespace {ns}", scope.oidc))
-            new.update(identity_findings(subject, who, binding_text, role_text, rules, where, bool(spec),
+            grant = (ns, subject.get("kind", ""), subject.get("name", ""), kind, role_name)
+            new.update(identity_findings(subject, who, binding_text, role_text, rules, where, grant, spec,
                                          scope.oidc))
         found.update((replace(f, managedBy=spec) for f in new) if spec else new)
 

@@ -1,6 +1,6 @@
 """Audit rules about who may authenticate at all: grants to every authenticated identity on a cluster
 that accepts OIDC tokens, grants to anonymous requests, and hand-made bindings to CI identity names
-(docs/oidc.md). Pure: the CLI learns the issuers (--spec, --oidc-issuer, --authentication-config).
+(docs/oidc.md). Pure: audit_oidc_inputs learns the issuers (--spec, --oidc-issuer, --authentication-config).
 
 The API server does not say which JWT issuers it trusts, so audit is told. With a CI issuer, every
 token it signs for the audience makes its holder a member of `system:authenticated` unless the
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..errors import InputError
 from ..model.findings import CRITICAL, HIGH, MEDIUM, Check, Finding, make_finding
 from ..model.identities import Identity, Issuer
 from ..model.mapping import identity_names
@@ -58,6 +57,10 @@ OIDC_CHECKS = (
 CHECKS = {c.id: c for c in OIDC_CHECKS}
 
 
+# (namespace, or None cluster-wide; subject kind; subject name; roleRef kind; roleRef name)
+GrantKey = tuple[str | None, str, str, str, str]
+
+
 @dataclass(frozen=True)
 class OidcFacts:
     """What audit knows about the API server's JWT authenticators, and where it learned it."""
@@ -66,28 +69,28 @@ class OidcFacts:
     sources: tuple[str, ...] = ()  # "runnerkit.yaml issuers", "--oidc-issuer", "--authentication-config F"
     prefixes: dict[str, Issuer] = field(default_factory=dict)  # "github:" -> issuer, from --spec
     declared: frozenset[str] = frozenset()  # identity user/group names the spec's bindings name
+    rendered: frozenset[GrantKey] = frozenset()  # every (where, subject, roleRef) the spec's bindings make
+    spec: str = ""  # metadata.name of --spec: the runnerkit.io/spec label its bindings carry
 
     def merged(self, other: OidcFacts) -> OidcFacts:
         return OidcFacts(tuple(dict.fromkeys(self.issuers + other.issuers)),
                          tuple(dict.fromkeys(self.sources + other.sources)),
-                         {**self.prefixes, **other.prefixes}, self.declared | other.declared)
+                         {**self.prefixes, **other.prefixes}, self.declared | other.declared,
+                         self.rendered | other.rendered, self.spec or other.spec)
 
 
-def issuer_urls(doc: object, where: str) -> list[str]:
-    """The jwt[].issuer.url of an AuthenticationConfiguration (v1beta1 or v1), or one clear error."""
-    if not isinstance(doc, dict) or doc.get("kind") != "AuthenticationConfiguration":
-        raise InputError(f"{where}: not an AuthenticationConfiguration (kind: AuthenticationConfiguration); "
-                         "pass the file the API server's --authentication-config names")
-    jwt = doc.get("jwt") or []
-    if not isinstance(jwt, list):
-        raise InputError(f"{where}: jwt: must be a list of authenticators")
-    urls = []
-    for i, entry in enumerate(jwt):
-        url = ((entry or {}).get("issuer") or {}).get("url") if isinstance(entry, dict) else None
-        if not isinstance(url, str) or not url:
-            raise InputError(f"{where}: jwt[{i}].issuer.url: missing; every JWT authenticator names its issuer")
-        urls.append(url)
-    return urls
+def grants_of(binding: dict, cluster_wide: bool) -> set[GrantKey]:
+    """What a (Cluster)RoleBinding grants, one entry per subject, comparable across bindings."""
+    ns = None if cluster_wide else (binding.get("metadata") or {}).get("namespace")
+    ref = binding.get("roleRef") or {}
+    return {(ns, s.get("kind", ""), s.get("name", ""), ref.get("kind", ""), ref.get("name", ""))
+            for s in binding.get("subjects") or []}
+
+
+def rendered_bindings(objects: list[dict]) -> frozenset[GrantKey]:
+    """The grants of the bindings among rendered objects (runnerkit.desired.render(spec))."""
+    return frozenset(g for o in objects if o.get("kind") in ("RoleBinding", "ClusterRoleBinding")
+                     for g in grants_of(o, o["kind"] == "ClusterRoleBinding"))
 
 
 def beyond_defaults(rules: list[dict], group: str) -> list[dict]:
@@ -149,20 +152,23 @@ def public_group_findings(subject: dict, who: str, binding: str, role: str, rule
 
 
 def identity_findings(subject: dict, who: str, binding: str, role: str, rules: list[dict],
-                      where: str | None, managed: bool, facts: OidcFacts) -> list[Finding]:
-    """A binding to a user or group under an issuer prefix of the spec that the spec does not render."""
+                      where: str | None, grant: GrantKey, spec_label: str, facts: OidcFacts) -> list[Finding]:
+    """A binding to a user or group under an issuer prefix of the spec that the spec does not render:
+    only a binding labelled with the spec's name that grants exactly what render(spec) grants (same
+    namespace or cluster-wide, subject, roleRef) is the spec's own. Labels alone prove nothing: they
+    may be another spec's, a leftover's, or copied by hand."""
     name = subject.get("name") or ""
     if subject.get("kind") not in ("User", "Group"):
         return []
     issuer = next((i for p, i in facts.prefixes.items() if name.startswith(p)), None)
-    if issuer is None or (managed and name in facts.declared):
+    if issuer is None or (facts.spec and spec_label == facts.spec and grant in facts.rendered):
         return []
     first = rule_text(rules[0]) if rules else ""
     return [make_finding(CHECKS["identity-outside-spec"], who, binding, role, first, where,
-                         _why_outside(name, issuer, facts, managed))]
+                         _why_outside(name, issuer, facts, spec_label))]
 
 
-def _why_outside(name: str, issuer: Issuer, facts: OidcFacts, managed: bool) -> str:
+def _why_outside(name: str, issuer: Issuer, facts: OidcFacts, spec_label: str) -> str:
     rest = name[len(issuer.prefix):]
     kind, _, path = rest.partition(":")
     path = path.split(":", 1)[0]
@@ -173,8 +179,14 @@ def _why_outside(name: str, issuer: Issuer, facts: OidcFacts, managed: bool) -> 
             path == g or path.startswith(g + "/") for g in issuer.owners):
         return (f"{path} is not inside the groups of issuer {issuer.name}: no token maps to it today, and "
                 "adding that group would activate this binding unseen")
-    if name in facts.declared and not managed:
+    if name in facts.declared and not spec_label:
         return "a project of the spec declares this identity, but this binding was made by hand"
+    if name in facts.declared and spec_label != facts.spec:
+        return (f"a project of the spec declares this identity, but this binding carries the labels of spec "
+                f"{spec_label}, not {facts.spec}")
+    if name in facts.declared:
+        return ("a project of the spec declares this identity, but the spec does not grant it this role here "
+                "(a leftover, or labels copied by hand)")
     return "no identity of the spec is bound to exactly this name"
 
 

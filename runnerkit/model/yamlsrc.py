@@ -40,7 +40,7 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-def parse(text: str, filename: str) -> Located:
+def parse(text: str, filename: str, empty_hint: str = "start from `runnerkit init`") -> Located:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except RecursionError:
@@ -51,7 +51,7 @@ def parse(text: str, filename: str) -> Located:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InputError(f"{filename}:{line}: not valid YAML: {problem}; fix the syntax") from None
     if root is None:
-        raise InputError(f"{filename}:1: the file is empty; start from `runnerkit init`")
+        raise InputError(f"{filename}:1: the file is empty; {empty_hint}")
     lines: dict[Path, int] = {}
     seen: set[int] = set()
 

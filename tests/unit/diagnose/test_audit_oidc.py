@@ -5,6 +5,7 @@ the issuers (--spec, --oidc-issuer, --authentication-config) against the fake cl
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,6 +16,8 @@ from runnerkit.cli.files import read_spec
 from runnerkit.diagnose import audit_report
 from runnerkit.diagnose.audit import Inventory, Scope, audit
 from runnerkit.diagnose.audit_oidc import BASELINE, OidcFacts, beyond_defaults, declared_names
+from runnerkit.diagnose.audit_oidc_inputs import from_spec
+from runnerkit.desired import render
 from runnerkit.model.authconfig import authentication_config
 
 SPEC = read_spec(FIXTURES / "identities.yaml")
@@ -150,24 +153,35 @@ def test_grants_to_system_unauthenticated_beyond_public_info_are_flagged_with_or
 
 
 def spec_facts() -> OidcFacts:
-    return OidcFacts(tuple(i.url for i in SPEC.issuers.values()), ("runnerkit.yaml issuers",),
-                     {i.prefix: i for i in SPEC.issuers.values()},
-                     declared_names(i for p in SPEC.projects for i in p.identities))
+    return from_spec(SPEC, "runnerkit.yaml")
+
+
+RENDERED = render(SPEC)
+MANAGED = {"app.kubernetes.io/managed-by": "runnerkit", "runnerkit.io/spec": "keyless"}
+APP_MAIN = "github:repo:acme/app:ref:refs/heads/main"  # an identity group of project app (namespace app)
+
+
+def group(name: str) -> dict:
+    return {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": name}
+
+
+def rendered_inventory(*role_bindings: dict, cluster_role_bindings=()) -> Inventory:
+    """The spec's own objects as apply writes them, plus the given bindings."""
+    by = lambda kind: [o for o in RENDERED if o["kind"] == kind]  # noqa: E731
+    return Inventory([BASIC_USER, DISCOVERY, PUBLIC_INFO, VIEW, DEPLOY] + by("ClusterRole"), by("Role"),
+                     defaults() + by("ClusterRoleBinding") + list(cluster_role_bindings),
+                     by("RoleBinding") + list(role_bindings), by("ServiceAccount"), [])
 
 
 def test_bindings_to_identities_outside_the_spec():
-    managed = {"app.kubernetes.io/managed-by": "runnerkit", "runnerkit.io/spec": "keyless"}
-    group = lambda name: {"kind": "Group", "name": name}  # noqa: E731
-    declared = "github:repo:acme/app:ref:refs/heads/main"
-    inv = inventory(role_bindings=[
-        rb("app", "rendered", "deploy", group(declared), labels=managed),  # what apply renders: fine
-        rb("web", "by-hand", "deploy", group(declared)),  # the declared group, bound by hand elsewhere
+    inv = rendered_inventory(
+        rb("web", "by-hand", "deploy", group(APP_MAIN)),  # the declared group, bound by hand elsewhere
         rb("app", "stranger", "view", group("github:repo:other/x")),  # owner not in issuers[].owners
         rb("app", "outside-group", "view", group("gitlab:project_path:evil/app:protected")),
         rb("app", "undeclared", "view", {"kind": "User", "name": "github:repo:acme/tools"}),
-        rb("app", "pull-requests", "view", group(declared + ":pull_request"), labels=managed),
+        rb("app", "pull-requests", "view", group(APP_MAIN + ":pull_request"), labels=MANAGED),
         rb("app", "other-prefix", "view", group("gh:repo:acme/app")),  # not an issuer of this spec
-    ])
+    )
     found = {f.binding: f for f in audit(inv, Scope(oidc=spec_facts())).findings}
     assert set(found) == {"RoleBinding/by-hand -n web", "RoleBinding/stranger -n app",
                           "RoleBinding/outside-group -n app", "RoleBinding/undeclared -n app",
@@ -182,17 +196,42 @@ def test_bindings_to_identities_outside_the_spec():
     assert found["RoleBinding/pull-requests -n app"].managedBy == "keyless"
 
 
+def test_runnerkit_labels_do_not_make_a_binding_the_specs_own():
+    """Only a binding that grants what render(spec) grants (namespace or cluster-wide, subject, roleRef)
+    and carries the spec's label is the spec's: project app's group bound in web's namespace is
+    flagged whatever labels it carries."""
+    web = {**MANAGED, "runnerkit.io/project": "web"}
+    other_spec = {**MANAGED, "runnerkit.io/spec": "other"}
+    [app_binding] = [o for o in RENDERED if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == "app"]
+    role_ref = app_binding["roleRef"]
+    inv = rendered_inventory(
+        rb("web", "runnerkit-web-viewer-copy", "view", group(APP_MAIN), labels=web),  # A's group in B's namespace
+        rb("web", "from-another-spec", "view", group(APP_MAIN), labels=other_spec),
+        rb("app", "more-for-app", "deploy", group(APP_MAIN), labels=MANAGED),  # right namespace, another role
+        {**rb("app", "same-grant-other-label", "x", group(APP_MAIN), labels=other_spec), "roleRef": role_ref},
+        cluster_role_bindings=[{**crb("app-everywhere", "view", group(APP_MAIN)),
+                                "metadata": {"name": "app-everywhere", "labels": MANAGED}}])
+    found = {f.binding: f for f in audit(inv, Scope(oidc=spec_facts())).findings
+             if f.check == "identity-outside-spec"}
+    assert set(found) == {"RoleBinding/runnerkit-web-viewer-copy -n web", "RoleBinding/from-another-spec -n web",
+                          "RoleBinding/more-for-app -n app", "RoleBinding/same-grant-other-label -n app",
+                          "ClusterRoleBinding/app-everywhere"}
+    assert {f.subject for f in found.values()} == {f"Group {APP_MAIN}"}
+    assert "does not grant it this role here" in found["RoleBinding/runnerkit-web-viewer-copy -n web"].why
+    assert "carries the labels of spec other, not keyless" in found["RoleBinding/from-another-spec -n web"].why
+    # the very same binding with the spec's labels is the rendered one: not flagged
+    same = {**rb("app", "same-grant", "x", group(APP_MAIN), labels=MANAGED), "roleRef": role_ref}
+    assert not [f for f in audit(rendered_inventory(same), Scope(oidc=spec_facts())).findings
+                if f.check == "identity-outside-spec"]
+
+
 def test_the_generated_config_render_audits_clean():
     """What runnerkit renders for the spec (identity RoleBindings included) raises no OIDC finding."""
-    from runnerkit.desired import render
-
-    objects = render(SPEC)
-    by = lambda kind: [o for o in objects if o["kind"] == kind]  # noqa: E731
-    inv = Inventory([BASIC_USER, DISCOVERY, PUBLIC_INFO] + by("ClusterRole"), by("Role"), defaults(),
-                    by("RoleBinding"), by("ServiceAccount"), [])
+    inv = rendered_inventory()
     assert not [f for f in audit(inv, Scope(oidc=spec_facts())).findings
                 if f.check in ("oidc-authenticated", "identity-outside-spec", "anonymous-grant")]
-    assert any(s["name"].startswith("github:") for b in by("RoleBinding") for s in b.get("subjects") or [])
+    assert spec_facts().rendered and spec_facts().spec == "keyless"
+    assert any(s["name"].startswith("github:") for b in inv.role_bindings for s in b.get("subjects") or [])
 
 
 # -- the CLI: how audit learns the issuers, exit codes, -o json|yaml, against the fake client ----------
@@ -245,23 +284,66 @@ def test_cli_learns_issuers_from_each_source_and_fails_on_the_finding(monkeypatc
     assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["oidc-authenticated"]
 
 
+HEADER = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n"
+BAD_FILES = {  # name -> content; each refused as one line naming the file (and line and field)
+    "not_config": "kind: ConfigMap\n",
+    "no_url": HEADER + "jwt:\n- issuer: {audiences: [x]}\n",
+    "url_not_text": HEADER + "jwt:\n- issuer: {url: [https://gitlab.com]}\n",
+    "jwt_not_list": HEADER + "jwt: {issuer: {url: https://gitlab.com}}\n",
+    # what yaml.safe_load accepted: aliases (an alias bomb expands exponentially), keys given twice
+    "alias": HEADER + "jwt:\n- &a {issuer: {url: https://gitlab.com}}\n- *a\n",
+    "twice": HEADER + "jwt: []\njwt:\n- issuer: {url: https://gitlab.com}\n",
+    "deep": HEADER + "x: " + "[" * 100 + "]" * 100 + "\n",
+    "empty": "# nothing here\n",
+    "not_yaml": HEADER + "jwt: [\n",
+}
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--oidc-issuer", "gitlab.com"], "--oidc-issuer 'gitlab.com': write the issuer URL as in the tokens' iss claim"),
-    (["--authentication-config", "{missing}"], "no such file"),
-    (["--authentication-config", "{not_config}"], "not an AuthenticationConfiguration"),
-    (["--authentication-config", "{no_url}"], "jwt[0].issuer.url: missing"),
+    (["--oidc-issuer", "https://gitlab.com extra"], "--oidc-issuer 'https://gitlab.com extra': write the issuer URL"),
+    (["--oidc-issuer", "https://gitlab.com/?x=1"], "--oidc-issuer 'https://gitlab.com/?x=1': write the issuer URL"),
+    (["--authentication-config", "{missing}"], "{missing}: no such file; pass the file the API server's"),
+    (["--authentication-config", "{not_config}"], "{not_config}:1: kind: not an AuthenticationConfiguration"),
+    (["--authentication-config", "{no_url}"], "{no_url}:4: jwt[0].issuer.url: missing or not a string"),
+    (["--authentication-config", "{url_not_text}"], "{url_not_text}:4: jwt[0].issuer.url: missing or not a string"),
+    (["--authentication-config", "{jwt_not_list}"], "{jwt_not_list}:3: jwt: must be a list of authenticators"),
+    (["--authentication-config", "{alias}"], "{alias}:4: jwt[1]: YAML anchors and aliases are not supported"),
+    (["--authentication-config", "{twice}"], "{twice}:4: jwt is given twice; keep one"),
+    (["--authentication-config", "{deep}"], "{deep}:3: nested more than 64 levels deep"),
+    (["--authentication-config", "{empty}"], "{empty}:1: the file is empty; pass the file the API server's "
+                                             "--authentication-config names"),
+    (["--authentication-config", "{not_yaml}"], "{not_yaml}:4: not valid YAML"),
 ])
 def test_bad_issuer_input_is_one_line_and_exit_2_before_any_request(monkeypatch, tmp_path, argv, message):
-    (tmp_path / "not.yaml").write_text("kind: ConfigMap\n")
-    (tmp_path / "no-url.yaml").write_text("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n"
-                                          "jwt: [{issuer: {audiences: [x]}}]\n")
-    files = {"missing": str(tmp_path / "nope.yaml"), "not_config": str(tmp_path / "not.yaml"),
-             "no_url": str(tmp_path / "no-url.yaml")}
+    files = {"missing": str(tmp_path / "nope.yaml")}
+    for name, text in BAD_FILES.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+        files[name] = str(tmp_path / f"{name}.yaml")
     from runnerkit.cli import diagnose as cli
 
     monkeypatch.setattr(cli, "connect", lambda *a, **k: pytest.fail("no request on bad input"))
     r = run_cli("audit", *[a.format(**files) for a in argv])
-    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1, r
+    assert r.code == 2 and message.format(**files) in r.err and len(r.err.strip().splitlines()) == 1, r
+
+
+def test_the_inputs_are_learned_in_the_diagnose_layer(tmp_path):
+    """learn() merges the spec's issuers, --oidc-issuer and the file's jwt issuers, each with its source;
+    the CLI only passes its arguments."""
+    from runnerkit.diagnose.audit_oidc_inputs import learn
+    from runnerkit.model.authconfig import authentication_config
+
+    config = tmp_path / "authn.yaml"
+    config.write_text(yaml.safe_dump(authentication_config(SPEC, "1.37")))
+    facts = learn(SPEC, "rk.yaml", ["https://gitlab.example"], str(config))
+    assert facts.issuers == (GITHUB, "https://github.example.com/_services/token", "https://gitlab.com",
+                             "https://gitlab.corp.example", "https://gitlab.example")
+    assert facts.sources == ("rk.yaml issuers", "--oidc-issuer", str(config))
+    assert facts.spec == "keyless" and set(facts.prefixes) == {"github:", "ghes:", "gitlab:", "gitlab-corp:"}
+    assert learn(None, "", [], None) == OidcFacts()
+    assert learn(SPEC, "rk.yaml", [], None).rendered == spec_facts().rendered
+    source = (Path(__file__).parents[3] / "runnerkit" / "cli" / "diagnose.py").read_text()
+    assert "safe_load" not in source and "import yaml" not in source  # the CLI parses arguments only
 
 
 def test_the_table_legend_names_the_severities_found():
@@ -287,9 +369,7 @@ projects:
     access: [{rules: [{apiGroups: [''], resources: [configmaps], verbs: [get]}]}]
     identities: [{issuer: github, repository: acme/app, refs: [refs/heads/main]}]
 """, "rk.yaml")
-    facts = OidcFacts(("https://token.actions.githubusercontent.com",), ("rk.yaml issuers",),
-                      {i.prefix: i for i in spec.issuers.values()},
-                      declared_names(i for p in spec.projects for i in p.identities))
+    facts = from_spec(spec, "rk.yaml")
     assert facts.declared == {"github:repo:acme/app:ref:refs/heads/main"}
     rendered = [o for o in render(spec) if o["kind"] == "RoleBinding"]
     assert any(s == {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "github:repo:acme/app:ref:refs/heads/main"}
