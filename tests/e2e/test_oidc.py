@@ -221,6 +221,42 @@ def test_audit_flags_a_grant_to_system_authenticated_that_a_stranger_really_gets
         kube.delete(reader)
 
 
+def test_audit_flags_a_projects_identity_bound_in_another_projects_namespace_despite_runnerkit_labels(
+        oidc, kubeconfig, kube):
+    """Labels copied from runnerkit's own binding do not make a grant the spec's: project a's identity
+    group bound in project b's namespace really lets a's main branch read there, and audit --spec flags
+    exactly that binding, not the bindings apply rendered."""
+    group = f"github:repo:acme/a-{oidc.u}:ref:refs/heads/main"
+    from runnerkit.model.kinds import BY_KIND
+
+    [ours] = [b for b in kube.list_objects(BY_KIND["RoleBinding"], namespace=oidc.ns_b)  # what apply wrote for project b
+              if b["metadata"]["name"].startswith("runnerkit-b-")]
+    copied = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+              "metadata": {"name": ours["metadata"]["name"] + "-copy", "namespace": oidc.ns_b,
+                           "labels": ours["metadata"]["labels"]},
+              "roleRef": ours["roleRef"],
+              "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": group}]}
+    assert ours["metadata"]["labels"]["runnerkit.io/spec"] == f"oidc-{oidc.u}"
+    token = oidc.github(f"acme/a-{oidc.u}")
+    listing = f"/api/v1/namespaces/{oidc.ns_b}/configmaps"
+    assert oidc.api.call("GET", listing, token).status_code == 403
+    identity = lambda run: {f["binding"] for f in json.loads(run.out)["findings"]  # noqa: E731
+                            if f["check"] == "identity-outside-spec"}
+    kube.apply(copied)
+    try:
+        assert eventually(lambda: oidc.api.call("GET", listing, token).status_code == 200, 10)
+        run = run_cli("audit", "--kubeconfig", kubeconfig, "--spec", oidc.spec, "--authentication-config",
+                      oidc.config_path, "-o", "json")
+        assert run.code == 1, run
+        copy = f"RoleBinding/{copied['metadata']['name']} -n {oidc.ns_b}"
+        assert {b for b in identity(run) if oidc.ns_a in b or oidc.ns_b in b} == {copy}
+        [f] = [f for f in json.loads(run.out)["findings"] if f["binding"] == copy]
+        assert f["subject"] == f"Group {group}" and f["severity"] == "MEDIUM"
+        assert "does not grant it this role here" in f["why"]
+    finally:
+        kube.delete(copied)
+
+
 # -- v1beta1: what 1.30-1.33 get, loaded and enforced by the real (1.37) server -------------------------
 
 
