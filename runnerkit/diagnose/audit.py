@@ -222,16 +222,17 @@ def audit(inv: Inventory, scope: Scope = Scope()) -> AuditReport:
             who = subject_text(subject)
             if subject.get("kind") == "ServiceAccount" and (subject_ns, subject.get("name")) not in accounts:
                 new.add(finding("dangling-subject", who, binding_text, role_text, namespace=subject_ns))
+            where = subject_ns or ns
+            # before the role check: a CI identity bound to a role that does not exist yet gets it once made
+            grant = (ns, subject.get("kind", ""), subject.get("name", ""), kind, role_name)
+            new.update(identity_findings(subject, who, binding_text, role_text, rules or [], where, grant, spec,
+                                         scope.oidc))
             if rules is None:
                 continue
             bound = BoundRole(binding_text, role_text, kind, role_name, rules, memo[key], cluster_wide, ns)
             new.update(_subject_findings(subject, who, subject_ns, bound, runner_ns))
-            where = subject_ns or ns
             new.update(public_group_findings(subject, who, binding_text, role_text, rules, where,
                                              "cluster-wide" if cluster_wide else f"in namespace {ns}", scope.oidc))
-            grant = (ns, subject.get("kind", ""), subject.get("name", ""), kind, role_name)
-            new.update(identity_findings(subject, who, binding_text, role_text, rules, where, grant, spec,
-                                         scope.oidc))
         found.update((replace(f, managedBy=spec) for f in new) if spec else new)
 
     for crb in inv.cluster_role_bindings:

@@ -182,8 +182,9 @@ def _why_outside(name: str, issuer: Issuer, facts: OidcFacts, spec_label: str) -
     if name in facts.declared and not spec_label:
         return "a project of the spec declares this identity, but this binding was made by hand"
     if name in facts.declared and spec_label != facts.spec:
-        return (f"a project of the spec declares this identity, but this binding carries the labels of spec "
-                f"{spec_label}, not {facts.spec}")
+        other = "no spec" if spec_label == "?" else f"spec {spec_label}"  # managed-by without runnerkit.io/spec
+        return (f"a project of the spec declares this identity, but this binding carries the labels of "
+                f"{other}, not {facts.spec}")
     if name in facts.declared:
         return ("a project of the spec declares this identity, but the spec does not grant it this role here "
                 "(a leftover, or labels copied by hand)")

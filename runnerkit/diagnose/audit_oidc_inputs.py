@@ -47,7 +47,8 @@ def from_issuer_flag(url: str) -> OidcFacts:
 
 
 def from_authentication_config(path: Path) -> OidcFacts:
-    urls = issuer_urls(parse(read_input(path, f"; {_FILE_HINT}"), str(path), empty_hint=_FILE_HINT))
+    urls = issuer_urls(parse(read_input(path, f"; {_FILE_HINT}"), str(path),
+                             (_FILE_HINT, "write the value out")))
     return OidcFacts(tuple(urls), (str(path),) if urls else ())
 
 

@@ -40,7 +40,12 @@ def format_path(path: Path) -> str:
     return out or "(top level)"
 
 
-def parse(text: str, filename: str, empty_hint: str = "start from `runnerkit init`") -> Located:
+SPEC_HINTS = ("start from `runnerkit init`", "write the value out (use `defaults:` to share settings)")
+
+
+def parse(text: str, filename: str, hints: tuple[str, str] = SPEC_HINTS) -> Located:
+    """`hints`: the fix for an empty file and for an anchor or alias, for the kind of file read."""
+    empty_hint, alias_hint = hints
     try:
         root = yaml.compose(text, Loader=_Loader)
     except RecursionError:
@@ -63,7 +68,7 @@ def parse(text: str, filename: str, empty_hint: str = "start from `runnerkit ini
         if id(node) in seen:
             raise InputError(
                 f"{filename}:{node.start_mark.line + 1}: {format_path(path)}: YAML anchors and aliases "
-                "are not supported; write the value out (use `defaults:` to share settings)"
+                f"are not supported; {alias_hint}"
             )
         seen.add(id(node))
         lines[path] = node.start_mark.line + 1
