@@ -23,7 +23,8 @@ def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) 
         "#  - write the setup-kube action into the repository (it ships with runnerkit):",
         "#    `runnerkit export github-action .github/actions/setup-kube`, and commit it;",
         "#  - set repository variables KUBE_SERVER (API server URL) and KUBE_CA (its CA, PEM; not secret).",
-        "# The API server must run runnerkit's authentication config (docs/oidc.md).",
+        "# The API server must trust the issuer: `runnerkit render --format authentication-config`",
+        "# (or oidc-flags / eks-identity-provider; docs/oidc.md).",
         "deploy:",
         "  runs-on: ubuntu-latest",
     ]
@@ -54,5 +55,5 @@ def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) 
         f"        # your deployment, e.g.: helm upgrade --install {project.name} ./chart --wait",
     ]
     if identity.workflow:
-        lines.insert(7, f"# Only the reusable workflow {identity.workflow} is admitted: call it from here.")
+        lines.insert(lines.index("deploy:"), f"# Only the reusable workflow {identity.workflow} is admitted: call it from here.")
     return "\n".join(lines) + "\n"

@@ -26,7 +26,8 @@ def gitlab_oidc_snippet(spec: Spec, project: Project, identity: GitlabIdentity) 
         "#  - publish the runnerkit CI/CD component (`runnerkit export gitlab-component runnerkit-ci`, push it",
         "#    as its own project, here platform/runnerkit-ci, and tag 1.0.0);",
         "#  - set CI/CD variables KUBE_SERVER (API server URL) and KUBE_CA (its CA, PEM; not secret).",
-        "# The API server must run runnerkit's authentication config (docs/oidc.md).",
+        "# The API server must trust the issuer: `runnerkit render --format authentication-config`",
+        "# (or oidc-flags / eks-identity-provider; docs/oidc.md).",
         "include:",
         f"  - component: {COMPONENT}",
         "    inputs:",
@@ -50,5 +51,5 @@ def gitlab_oidc_snippet(spec: Spec, project: Project, identity: GitlabIdentity) 
     elif identity.ref_type:
         lines += ["  rules:", f"    - if: '${'CI_COMMIT_TAG' if identity.ref_type == 'tag' else 'CI_COMMIT_BRANCH'}'"]
     if identity.protected:
-        lines.insert(7, "# The ref must be protected (Settings > Repository > Protected branches/tags).")
+        lines.insert(lines.index("include:"), "# The ref must be protected (Settings > Repository > Protected branches/tags).")
     return "\n".join(lines) + "\n"

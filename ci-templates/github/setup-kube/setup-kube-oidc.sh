@@ -11,31 +11,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-
-fail() {
-  echo "::error title=setup-kube::$*"
-  exit 1
-}
-
-# A YAML double-quoted scalar.
-quote() {
-  local s=${1//\\/\\\\}
-  s=${s//\"/\\\"}
-  printf '"%s"' "$s"
-}
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 
 audience=$INPUT_OIDC_AUDIENCE
 server=${INPUT_SERVER:-}
 namespace=${INPUT_NAMESPACE:-}
-dir="$RUNNER_TEMP/setup-kube"
-kubeconfig="$dir/kubeconfig"
-umask 077
-mkdir -p "$dir"
-
-verify=false
-case "${INPUT_VERIFY:-true}" in
-  true | True | TRUE | 1 | yes) verify=true ;;
-esac
+setup_dir
 
 errors=()
 [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] ||
@@ -45,17 +27,20 @@ case $audience in
 esac
 [ -z "${INPUT_TOKEN:-}" ] ||
   errors+=("the token input and oidc-audience exclude each other: OIDC mode uses the job's own ID token; remove the token input (and its secret)")
-case $server in
-  https://*) ;;
-  "") errors+=("oidc-audience needs the server input: the API server's https URL (a repository variable, e.g. server: \${{ vars.KUBE_SERVER }})") ;;
-  *) errors+=("server $server: must be an https:// URL") ;;
-esac
-[ -n "$namespace" ] ||
+if [ -z "$server" ]; then
+  errors+=("oidc-audience needs the server input: the API server's https URL (a repository variable, e.g. server: \${{ vars.KUBE_SERVER }})")
+elif e=$(server_error "$server") && [ -n "$e" ]; then
+  errors+=("$e")
+fi
+if [ -z "$namespace" ]; then
   errors+=("oidc-audience needs the namespace input: the project's namespace (runnerkit snippet github PROJECT prints it)")
+elif e=$(namespace_error "the namespace input" "$namespace") && [ -n "$e" ]; then
+  errors+=("$e")
+fi
 [ -z "${INPUT_CA_DATA:-}" ] || [ -z "${INPUT_CA_PEM:-}" ] ||
   errors+=("certificate-authority and certificate-authority-data both set: give the CA once")
 if [ ${#errors[@]} -gt 0 ]; then
-  for e in "${errors[@]}"; do echo "::error title=setup-kube::$e"; done
+  for e in "${errors[@]}"; do error "$e"; done
   exit 1
 fi
 
@@ -131,40 +116,22 @@ echo "::add-mask::$token"
 
 [ "$verify" = true ] || exit 0
 nothing="this job may do nothing in namespace $namespace: is the identity declared for this repository, ref and environment in runnerkit.yaml, and applied (runnerkit apply)? runnerkit doctor --id-token-env explains a token"
+trust="the API server must trust the issuer with audience $audience: runnerkit render --format authentication-config (or oidc-flags / eks-identity-provider), see docs/oidc.md"
 if command -v kubectl >/dev/null 2>&1; then
   who=$(KUBECONFIG="$kubeconfig" kubectl auth whoami 2>&1) ||
-    fail "the API server rejected the job's ID token (${who##*$'\n'}): is its authentication config rendered from runnerkit.yaml with issuer audience $audience (runnerkit render --format authentication-config)?"
+    fail "the API server rejected the job's ID token (${who##*$'\n'}): $trust"
   echo "identity (SelfSubjectReview):"
   echo "$who"
-  rules=$(KUBECONFIG="$kubeconfig" kubectl auth can-i --list --namespace "$namespace") ||
-    fail "kubectl auth can-i --list failed in namespace $namespace"
-  echo "may in namespace $namespace:"
-  echo "$rules"
-  # Rows other than what every authenticated user gets (the self-reviews, reading ClusterTrustBundles).
-  awk 'NR > 1 && $1 !~ /^\[/ && $1 !~ /^selfsubject/ && $1 !~ /^clustertrustbundles/ { n++ } END { exit n == 0 }' <<<"$rules" ||
-    fail "$nothing"
+  verify_kubectl "$namespace" "kubectl auth can-i --list failed in namespace $namespace" "$nothing"
 elif ! command -v curl >/dev/null 2>&1; then
-  echo "::warning title=setup-kube::verify skipped: neither kubectl nor curl is on PATH"
+  warning "verify skipped: neither kubectl nor curl is on PATH"
 else
-  api() { # api PATH BODY: POST with the token, answer in $dir/answer.json, prints the HTTP status
-    printf 'Authorization: Bearer %s\n' "$token" |
-      curl -sS --http1.1 -o "$dir/answer.json" -w '%{http_code}' ${ca_file:+--cacert "$ca_file"} -H @- \
-        -H 'Content-Type: application/json' -X POST --data "$2" "${server%/}$1" || echo 000
-  }
   code=$(api /apis/authentication.k8s.io/v1/selfsubjectreviews \
     '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}')
   [ "$code" = 201 ] || [ "$code" = 200 ] ||
-    fail "the API server answered HTTP $code to the job's SelfSubjectReview: is its authentication config rendered from runnerkit.yaml with issuer audience $audience (runnerkit render --format authentication-config)?"
+    fail "the API server answered HTTP $code to the job's SelfSubjectReview: $trust"
   echo "identity (SelfSubjectReview):"
   tr -d ' \n\t' <"$dir/answer.json" | sed 's/.*"userInfo"://; s/}}$//'
   echo
-  code=$(api /apis/authorization.k8s.io/v1/selfsubjectrulesreviews \
-    '{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":"'"$namespace"'"}}')
-  [ "$code" = 201 ] || [ "$code" = 200 ] || fail "the API server answered HTTP $code to the SelfSubjectRulesReview"
-  rules=$(tr -d ' \n\t' <"$dir/answer.json")
-  rm -f "$dir/answer.json"
-  echo "may in namespace $namespace (SelfSubjectRulesReview status):"
-  printf '%s\n' "$rules" | sed 's/.*"status"://; s/}$//'
-  grep -o '"resources":\["[^"]*"' <<<"$rules" | grep -v selfsubject | grep -q -v clustertrustbundles ||
-    fail "$nothing"
+  verify_curl "$namespace" "the job" "$nothing"
 fi

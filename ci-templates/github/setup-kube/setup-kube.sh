@@ -9,23 +9,16 @@
 # kubeconfig. RUNNERKIT_SA_DIR overrides the ServiceAccount mount (tests, unusual runners).
 set -euo pipefail
 
-fail() {
-  echo "::error title=setup-kube::$*"
-  exit 1
-}
+here=${BASH_SOURCE[0]%/*}  # plain bash: the action needs no dirname
+[ "$here" != "${BASH_SOURCE[0]}" ] || here=.
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$here/lib.sh"
 
 absolute() {
   case $1 in
     /*) printf '%s' "$1" ;;
     *) printf '%s/%s' "$PWD" "$1" ;;
   esac
-}
-
-# A YAML double-quoted scalar.
-quote() {
-  local s=${1//\\/\\\\}
-  s=${s//\"/\\\"}
-  printf '"%s"' "$s"
 }
 
 # The token's "sub" claim (who it is), decoded locally; never the token itself.
@@ -42,19 +35,14 @@ subject() {
 [ -n "${RUNNER_TEMP:-}" ] || fail "RUNNER_TEMP is not set: run this action inside a GitHub Actions job"
 [ -n "${GITHUB_ENV:-}" ] || fail "GITHUB_ENV is not set: run this action inside a GitHub Actions job"
 if [ -n "${INPUT_OIDC_AUDIENCE:-}" ]; then
-  exec bash "$(dirname "${BASH_SOURCE[0]}")/setup-kube-oidc.sh"
+  exec bash "$here/setup-kube-oidc.sh"
 fi
 [ -z "${INPUT_CA_PEM:-}" ] || fail "the certificate-authority input is for OIDC mode (oidc-audience); use certificate-authority-data"
+for e in "$(namespace_error "the namespace input" "${INPUT_NAMESPACE:-default}")" "$(server_error "${INPUT_SERVER:-https://}")"; do
+  [ -z "$e" ] || fail "$e"
+done
 sa_dir=$(absolute "${RUNNERKIT_SA_DIR:-/var/run/secrets/kubernetes.io/serviceaccount}")
-dir="$RUNNER_TEMP/setup-kube"
-kubeconfig="$dir/kubeconfig"
-umask 077
-mkdir -p "$dir"
-
-verify=false
-case "${INPUT_VERIFY:-true}" in
-  true | True | TRUE | 1 | yes) verify=true ;;
-esac
+setup_dir
 
 token_file="$sa_dir/token"
 ca_file="$sa_dir/ca.crt"
@@ -103,13 +91,12 @@ grep -q -- "-----BEGIN CERTIFICATE-----" "$ca_file" 2>/dev/null ||
   missing+=("$ca_file holds no CA certificate: no ServiceAccount mounted?; set certificate-authority-data")
 [ -n "$namespace" ] || missing+=("no namespace: $sa_dir/namespace does not exist; set the namespace input")
 if [ ${#missing[@]} -gt 0 ]; then
-  for m in "${missing[@]}"; do echo "::error title=setup-kube::$m"; done
+  for m in "${missing[@]}"; do error "$m"; done
   exit 1
 fi
-case $server in
-  https://*) ;;
-  *) fail "server $server: must be an https:// URL" ;;
-esac
+for e in "$(namespace_error "the namespace in $sa_dir/namespace" "$namespace")" "$(server_error "$server")"; do
+  [ -z "$e" ] || fail "$e"
+done
 
 tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
 cat >"$tmp" <<EOF
@@ -141,32 +128,14 @@ echo "wrote $kubeconfig (mode 600): server $server, namespace $namespace, identi
 
 [ "$verify" = true ] || exit 0
 echo "identity: ${who:-unknown (the token is not a JWT)}"
+nothing="${who:-this account} may do nothing in namespace $namespace: does the runner pod run as the project's ServiceAccount (runnerkit github patch-runner), and are its grants applied (runnerkit apply)?"
 if command -v kubectl >/dev/null 2>&1; then
-  rules=$(KUBECONFIG="$kubeconfig" kubectl auth can-i --list --namespace "$namespace") ||
-    fail "the API server rejected the credentials of ${who:-this ServiceAccount} (expired, revoked, or for another cluster?)"
-  echo "may in namespace $namespace:"
-  echo "$rules"
-  # Rows whose first column is a resource other than what every authenticated user gets (the
-  # self-reviews, and reading ClusterTrustBundles on 1.33+).
-  awk 'NR > 1 && $1 !~ /^\[/ && $1 !~ /^selfsubject/ && $1 !~ /^clustertrustbundles/ { n++ } END { exit n == 0 }' <<<"$rules" ||
-    fail "${who:-this account} may do nothing in namespace $namespace: does the runner pod run as the project's ServiceAccount (runnerkit github patch-runner), and are its grants applied (runnerkit apply)?"
+  verify_kubectl "$namespace" \
+    "the API server rejected the credentials of ${who:-this ServiceAccount} (expired, revoked, or for another cluster?)" \
+    "$nothing"
 elif command -v curl >/dev/null 2>&1; then
-  header="$dir/.authorization"
-  printf 'Authorization: Bearer %s\n' "$(cat "$token_file")" >"$header"
-  body='{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{"namespace":"'$namespace'"}}'
-  # HTTP/1.1: over HTTP/2 curl 7.88 reports the API server's 401 as a partial transfer (exit 18).
-  code=$(curl -sS --http1.1 -o "$dir/rules.json" -w '%{http_code}' --cacert "$ca_file" -H "@$header" \
-    -H 'Content-Type: application/json' -X POST --data "$body" \
-    "${server%/}/apis/authorization.k8s.io/v1/selfsubjectrulesreviews") || code=000
-  rm -f "$header"
-  [ "$code" = 201 ] || [ "$code" = 200 ] ||
-    fail "the API server answered HTTP $code to ${who:-this ServiceAccount}'s SelfSubjectRulesReview"
-  rules=$(tr -d ' \n\t' <"$dir/rules.json")
-  rm -f "$dir/rules.json"
-  echo "may in namespace $namespace (SelfSubjectRulesReview status):"
-  printf '%s\n' "$rules" | sed 's/.*"status"://; s/}$//'
-  grep -o '"resources":\["[^"]*"' <<<"$rules" | grep -v selfsubject | grep -q -v clustertrustbundles ||
-    fail "${who:-this account} may do nothing in namespace $namespace: does the runner pod run as the project's ServiceAccount (runnerkit github patch-runner), and are its grants applied (runnerkit apply)?"
+  token=$(cat "$token_file")
+  verify_curl "$namespace" "${who:-this ServiceAccount}" "$nothing"
 else
-  echo "::warning title=setup-kube::verify skipped: neither runnerkit, kubectl nor curl is on PATH"
+  warning "verify skipped: neither runnerkit, kubectl nor curl is on PATH"
 fi
