@@ -19,7 +19,7 @@ from e2e.oidc_cluster import oidc  # noqa: F401 (fixture)
 from oidc_issuer import GithubTokenEndpoint
 from unit.github.test_ci_templates import run_action, tool_dir
 from unit.github.test_setup_kube_oidc import OIDC_TOOLS
-from unit.gitlab.test_component_oidc import kubeconfig_of, run_job
+from unit.gitlab.test_component_oidc import gitlab_token, kubeconfig_of, run_job
 from unit.gitlab.test_component_oidc import before_script as gitlab_before_script
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl comes from scripts/fetch-helm-kubectl")
@@ -84,15 +84,26 @@ def test_setup_kube_verify_fails_for_an_identity_that_may_do_nothing(oidc, tmp_p
     assert f"may do nothing in namespace {oidc.ns_a}" in r.stdout
 
 
-def test_setup_kube_verify_fails_when_the_server_rejects_the_token(oidc, tmp_path):
+# The hint names every way to make the API server trust the issuer, not only --authentication-config.
+TRUST_HINT = "runnerkit render --format authentication-config (or oidc-flags / eks-identity-provider)"
+
+
+@pytest.mark.parametrize("tools", [(), ("kubectl",)], ids=["curl-verify", "kubectl-verify"])
+def test_setup_kube_verify_fails_when_the_server_rejects_the_token(oidc, tmp_path, tools):
     foreign = GithubTokenEndpoint(lambda: oidc.github(f"evil/a-{oidc.u}"))
     try:
-        r, _ = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), foreign.vars, oidc_audience=oidc.aud,
+        r, _ = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS, *tools), foreign.vars, oidc_audience=oidc.aud,
                           server=oidc.api.server, certificate_authority=Path(oidc.api.ca).read_text(),
                           namespace=oidc.ns_a)
     finally:
         foreign.close()
-    assert r.returncode == 1 and "HTTP 401" in r.stdout and "SelfSubjectReview" in r.stdout
+    assert r.returncode == 1
+    [error] = [line for line in r.stdout.splitlines() if line.startswith("::error")]
+    if tools:
+        assert "rejected the job's ID token" in error and "Unauthorized" in error
+    else:
+        assert "HTTP 401" in error and "SelfSubjectReview" in error
+    assert TRUST_HINT in error and f"audience {oidc.aud}" in error
 
 
 # -- GitLab: the runnerkit-oidc component ---------------------------------------------------------------
@@ -123,6 +134,17 @@ def test_gitlab_component_fails_an_unprotected_ref_before_the_script(oidc, tmp_p
                 extra_tools=("kubectl",), then="echo SCRIPT RAN")
     assert r.returncode == 1 and "SCRIPT RAN" not in r.stdout
     assert ":unprotected" in r.stdout and f"may do nothing in namespace {oidc.ns_a}" in r.stderr
+    assert token not in r.stdout + r.stderr
+
+
+def test_gitlab_component_fails_a_token_the_server_rejects(oidc, tmp_path):
+    token = gitlab_token(f"acme/a-{oidc.u}")  # signed by a key the API server does not trust
+    r = run_job(tmp_path, gitlab_before_script(audience=oidc.aud, namespace=oidc.ns_a),
+                {"RUNNERKIT_ID_TOKEN": token, "KUBE_SERVER": oidc.api.server,
+                 "KUBE_CA": Path(oidc.api.ca).read_text()},
+                extra_tools=("kubectl",), then="echo SCRIPT RAN")
+    assert r.returncode == 1 and "SCRIPT RAN" not in r.stdout
+    assert "rejected the job's ID token" in r.stderr and TRUST_HINT in r.stderr
     assert token not in r.stdout + r.stderr
 
 

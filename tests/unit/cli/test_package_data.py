@@ -82,7 +82,7 @@ def test_exported_action_and_component_pass_their_schemas(installed, tmp_path):
     export(installed, "github-action", tmp_path / "action")
     run = check_jsonschema("vendor.github-actions", tmp_path / "action" / "action.yml")
     assert run.returncode == 0, run.stdout + run.stderr
-    for script in ("setup-kube.sh", "setup-kube-oidc.sh", "oidc-credential.sh"):  # the OIDC mode ships too
+    for script in ("setup-kube.sh", "setup-kube-oidc.sh", "oidc-credential.sh", "lib.sh"):  # the OIDC mode ships too
         assert (tmp_path / "action" / script).stat().st_mode & 0o111, script  # executable
 
     export(installed, "gitlab-component", tmp_path / "component")

@@ -130,7 +130,7 @@ def shellcheck(script: str) -> subprocess.CompletedProcess:
 
 
 def test_shellcheck_the_action_script_and_every_run_block(tmp_path):
-    r = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True)
+    r = subprocess.run(["shellcheck", "-x", str(SCRIPT)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
     blocks = run_blocks(ACTION) + run_blocks(EXAMPLE) + run_blocks(snippet_workflow(tmp_path))
     assert len(blocks) == 3
@@ -244,10 +244,55 @@ def test_same_kubeconfig_with_and_without_runnerkit(tmp_path, host, server):
 
 
 def test_namespace_input_and_quoting(tmp_path):
-    sa = fake_pod(tmp_path)
-    r, path = run_action(tmp_path, tool_dir(tmp_path), pod_env(sa), verify="false", namespace='we"ird\\ns')
+    sa = fake_pod(tmp_path / 'we"ird\\dir')
+    r, path = run_action(tmp_path, tool_dir(tmp_path), pod_env(sa), verify="false", namespace="other-ns")
     assert r.returncode == 0, r.stderr
-    assert yaml.safe_load(path.read_text())["contexts"][0]["context"]["namespace"] == 'we"ird\\ns'
+    doc = yaml.safe_load(path.read_text())
+    assert doc["contexts"][0]["context"]["namespace"] == "other-ns"
+    assert doc["users"][0]["user"] == {"tokenFile": str(sa / "token")}
+    assert doc["clusters"][0]["cluster"]["certificate-authority"] == str(sa / "ca.crt")
+
+
+# Not RFC 1123 labels: one would break out of the SelfSubjectRulesReview's JSON body, one would add a
+# workflow command of its own.
+BAD_NAMESPACES = ['we"ird', 'web","verbs":["*"]', "Web", "-web", "a" * 64, "web\n::warning::x"]
+
+
+def commands_of(r: subprocess.CompletedProcess) -> list[str]:
+    """The lines the runner would take for workflow commands."""
+    return [line for line in (r.stdout + r.stderr).splitlines() if line.lstrip().startswith("::")]
+
+
+@pytest.mark.parametrize("runnerkit", [False, True])
+@pytest.mark.parametrize("namespace", BAD_NAMESPACES)
+def test_a_namespace_input_that_is_not_a_kubernetes_name_is_refused(tmp_path, namespace, runnerkit):
+    sa = fake_pod(tmp_path)
+    r, path = run_action(tmp_path, tool_dir(tmp_path, runnerkit=runnerkit), pod_env(sa), namespace=namespace)
+    assert r.returncode == 1
+    [error] = commands_of(r)
+    assert error.startswith("::error title=setup-kube::the namespace input '")
+    assert "is not a Kubernetes namespace name" in error
+    assert not path.exists()
+
+
+def test_a_namespace_file_that_is_not_a_kubernetes_name_is_refused(tmp_path):
+    sa = fake_pod(tmp_path, namespace='web","verbs":["*"]')
+    r, path = run_action(tmp_path, tool_dir(tmp_path, "curl"), pod_env(sa))
+    assert r.returncode == 1
+    [error] = commands_of(r)
+    assert f"the namespace in {sa}/namespace" in error and "not a Kubernetes namespace name" in error
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("server", ["https://k8s.example:6443\n::warning::x", "https://k8s.example:6443\r::warning::x"])
+def test_a_server_input_with_a_line_break_cannot_add_a_workflow_command(tmp_path, server):
+    sa = fake_pod(tmp_path)
+    r, path = run_action(tmp_path, tool_dir(tmp_path), pod_env(sa), verify="false", server=server)
+    assert r.returncode == 1
+    [error] = commands_of(r)
+    assert error.startswith("::error title=setup-kube::server 'https://k8s.example:6443%0")
+    assert error.endswith("::warning::x': must be an https:// URL without whitespace")
+    assert not path.exists()
 
 
 def test_token_and_ca_inputs_outside_the_cluster(tmp_path):

@@ -3,9 +3,12 @@ actionlint, shellcheck)."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import FIXTURES, run_cli
+from runnerkit.github.oidc_snippet import github_oidc_snippet
+from runnerkit.model import validate
 from unit.gitlab.test_component_oidc import gitlab_ci_schema_errors
 from unit.github.test_ci_templates import ACTION, KNOWN_LIMITS, actionlint, check_jsonschema, needs_node, run_blocks, shellcheck
 
@@ -75,3 +78,24 @@ def test_the_readme_keyless_section_uses_real_spec_fields_and_action_inputs(tmp_
     path = tmp_path / ".gitlab-ci.yml"
     path.write_text(yaml.safe_dump(gitlab))
     assert gitlab_ci_schema_errors(path) == ""
+
+
+@pytest.mark.parametrize("ci,job_key", [("github", "deploy:"), ("gitlab", "include:")])
+def test_snippets_name_every_way_to_make_the_api_server_trust_the_issuer(ci, job_key):
+    """An issuer may run on the --oidc-* flags or EKS (authentication: oidc-flags), not only
+    --authentication-config."""
+    out = run_cli("snippet", ci, "app", SPEC).out
+    header = out[:out.index(f"\n{job_key}\n")].splitlines()
+    assert all(line.startswith("#") for line in header)
+    text = " ".join(header)
+    assert "`runnerkit render --format authentication-config` # (or oidc-flags / eks-identity-provider" in text
+
+
+def test_the_reusable_workflow_line_closes_the_github_header():
+    spec = validate.loads(SPEC.read_text(), str(SPEC))
+    project = spec.project("app")
+    [with_workflow] = [i for i in project.identities if getattr(i, "workflow", None)]
+    lines = github_oidc_snippet(spec, project, with_workflow).splitlines()
+    deploy = lines.index("deploy:")
+    assert lines[deploy - 1] == f"# Only the reusable workflow {with_workflow.workflow} is admitted: call it from here."
+    assert lines[deploy - 2] == "# (or oidc-flags / eks-identity-provider; docs/oidc.md)."

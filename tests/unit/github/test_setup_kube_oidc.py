@@ -18,11 +18,13 @@ import yaml
 from oidc_issuer import GithubTokenEndpoint, Keys, github_claims
 from runnerkit.model.oidc_credential import claims_of
 from unit.cluster.test_kubeconfig import CA
-from unit.github.test_ci_templates import (ACTION, ACTION_DIR, KNOWN_LIMITS, actionlint, check_jsonschema, needs_node,
-                                        run_action, run_blocks, shellcheck, tool_dir)
+from unit.github.test_ci_templates import (ACTION, ACTION_DIR, BAD_NAMESPACES, KNOWN_LIMITS, actionlint,
+                                        check_jsonschema, commands_of, needs_node, run_action, run_blocks, shellcheck,
+                                        tool_dir)
 
 PLUGIN = ACTION_DIR / "oidc-credential.sh"
 OIDC_SCRIPT = ACTION_DIR / "setup-kube-oidc.sh"
+LIB = ACTION_DIR / "lib.sh"  # sourced by both modes
 # What the OIDC mode and its plugin need beyond the action's base tools.
 OIDC_TOOLS = ("curl", "date", "dirname", "cp", "chmod")
 AUD = "https://k8s.example.com/a?b&c=d~"  # must be percent-encoded, or it would add query parameters
@@ -184,8 +186,8 @@ def test_certificate_authority_is_only_for_oidc_mode(tmp_path):
 
 
 def test_shellcheck_the_oidc_scripts():
-    for script in (PLUGIN, OIDC_SCRIPT):
-        r = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+    for script in (PLUGIN, OIDC_SCRIPT, LIB):
+        r = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout
 
 
@@ -225,3 +227,48 @@ def test_an_audience_with_whitespace_is_refused(tmp_path, endpoint):
     r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars,
                          **oidc_inputs(oidc_audience="a b\nc"))
     assert r.returncode == 1 and "contains whitespace" in r.stdout and not path.exists()
+
+
+@pytest.mark.parametrize("namespace", BAD_NAMESPACES)
+def test_a_namespace_that_is_not_a_kubernetes_name_is_refused(tmp_path, endpoint, namespace):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars, **oidc_inputs(namespace=namespace))
+    assert r.returncode == 1
+    [error] = commands_of(r)
+    assert error.startswith("::error title=setup-kube::the namespace input '")
+    assert "is not a Kubernetes namespace name" in error
+    assert not path.exists() and endpoint.requests == []
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("oidc_audience", "aud\n::warning::x", "oidc-audience 'aud%0A::warning::x' contains whitespace"),
+    ("oidc_audience", "aud\r::warning::x", "oidc-audience 'aud%0D::warning::x' contains whitespace"),
+    ("server", "https://k8s.example.com\n::warning::x", "server 'https://k8s.example.com%0A::warning::x': must be"),
+    ("server", "https://k8s.example.com\r\n::add-mask::x", "server 'https://k8s.example.com%0D%0A::add-mask::x'"),
+])
+def test_an_input_with_a_line_break_cannot_add_a_workflow_command(tmp_path, endpoint, field, value, message):
+    r, path = run_action(tmp_path, tool_dir(tmp_path, *OIDC_TOOLS), endpoint.vars, **oidc_inputs(**{field: value}))
+    assert r.returncode == 1
+    [error] = commands_of(r)  # exactly one ::error line, nothing injected
+    assert error.startswith("::error title=setup-kube::" + message)
+    assert not path.exists() and endpoint.requests == []
+
+
+def test_messages_are_escaped_like_actions_core_escape_data(tmp_path):
+    r = subprocess.run(["bash", "-c", '. "$0"; error "$1"; warning "$1"', str(LIB), "100% a\r\nb\n::set-env::x"],
+                       capture_output=True, text=True, env={"PATH": str(tool_dir(tmp_path))})
+    assert r.returncode == 0, r.stderr
+    escaped = "100%25 a%0D%0Ab%0A::set-env::x"  # % first, so %0A is not read back as a line break
+    assert r.stdout.splitlines() == [f"::error title=setup-kube::{escaped}", f"::warning title=setup-kube::{escaped}"]
+
+
+@pytest.mark.parametrize("where", [OIDC_SCRIPT, ACTION_DIR.parent.parent / "gitlab" / "templates" / "runnerkit-oidc.yml",
+                                   ACTION_DIR.parent.parent / "gitlab" / "README.md"])
+def test_hints_name_every_way_to_make_the_api_server_trust_the_issuer(where):
+    """An issuer may run on the --oidc-* flags or EKS (authentication: oidc-flags), not only
+    --authentication-config: every hint that names one names the others."""
+    lines = where.read_text().splitlines()
+    hints = [i for i, line in enumerate(lines) if "render --format authentication-config" in line]
+    assert hints
+    for i in hints:
+        near = " ".join(lines[i:i + 2])  # the hint and its continuation line
+        assert "oidc-flags" in near and "eks-identity-provider" in near, lines[i]

@@ -229,3 +229,11 @@ def test_the_example_includes_the_component():
     assert include["component"].endswith("/runnerkit-oidc@1.0.0")
     interpolate(include["inputs"])
     assert all(job.get("extends") == JOB for name, job in doc.items() if name not in ("include", "stages"))
+
+
+def test_an_empty_id_token_says_that_a_jobs_own_id_tokens_add_to_ours(tmp_path):
+    """extends deep-merges hashes: a job's own id_tokens: keeps RUNNERKIT_ID_TOKEN unless it redefines it."""
+    r = run_job(tmp_path, before_script(verify=False), {"KUBE_SERVER": "https://k"}, then="echo SCRIPT RAN")
+    assert r.returncode == 1 and "SCRIPT RAN" not in r.stdout
+    assert "extends merges a job's own id_tokens: with ours" in r.stderr and "replaces" not in r.stderr
+    assert f"keep RUNNERKIT_ID_TOKEN: {{aud: {AUD}}}" in r.stderr
