@@ -22,6 +22,12 @@ warning() {
   printf '::warning title=setup-kube::%s\n' "$(escape_data "$*")"
 }
 
+# Masks a secret in the log; escaped as @actions/core setSecret does, so a secret with a line break is
+# masked whole instead of ending the command.
+mask() {
+  printf '::add-mask::%s\n' "$(escape_data "$1")"
+}
+
 fail() {
   error "$*"
   exit 1

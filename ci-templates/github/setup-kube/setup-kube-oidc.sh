@@ -112,7 +112,7 @@ echo "wrote $kubeconfig (mode 600): server $server, namespace $namespace, user: 
 credential_json=$("${plugin[@]}") || fail "could not get an ID token for audience $audience (see above)"
 token=$(printf '%s' "$credential_json" | sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
 [ -n "$token" ] || fail "the credential plugin printed no token"
-echo "::add-mask::$token"
+mask "$token"
 
 [ "$verify" = true ] || exit 0
 nothing="this job may do nothing in namespace $namespace: is the identity declared for this repository, ref and environment in runnerkit.yaml, and applied (runnerkit apply)? runnerkit doctor --id-token-env explains a token"

@@ -47,7 +47,7 @@ setup_dir
 token_file="$sa_dir/token"
 ca_file="$sa_dir/ca.crt"
 if [ -n "${INPUT_TOKEN:-}" ]; then
-  echo "::add-mask::$INPUT_TOKEN"
+  mask "$INPUT_TOKEN"
   token_file="$dir/token"
   printf '%s' "$INPUT_TOKEN" >"$token_file"
 fi
