@@ -69,6 +69,49 @@ setup_dir() {
   esac
 }
 
+# The certificate-authority-data input decoded into $dir/ca.crt; sets ca_file.
+decode_ca_data() {
+  ca_file="$dir/ca.crt"
+  printf '%s' "$INPUT_CA_DATA" | base64 -d >"$ca_file" 2>/dev/null ||
+    fail "certificate-authority-data is not base64 of a PEM CA bundle"
+}
+
+# write_kubeconfig CLUSTER USER_NAME USER NAMESPACE: $kubeconfig (mode 600 by the umask), replaced in
+# one step, then exported as KUBECONFIG and the kubeconfig output. CLUSTER and USER are YAML lines
+# indented four spaces, under cluster: and user:.
+write_kubeconfig() {
+  local tmp
+  tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
+  cat >"$tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster:
+$1
+users:
+- name: $2
+  user:
+$3
+contexts:
+- name: runnerkit
+  context:
+    cluster: kubernetes
+    user: $2
+    namespace: $(quote "$4")
+current-context: runnerkit
+preferences: {}
+EOF
+  mv -f "$tmp" "$kubeconfig"
+  export_kubeconfig
+}
+
+# Tells the rest of the job where the kubeconfig is.
+export_kubeconfig() {
+  echo "KUBECONFIG=$kubeconfig" >>"$GITHUB_ENV"
+  echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"
+}
+
 # verify_kubectl NAMESPACE REFUSED NOTHING: list what $kubeconfig may do in NAMESPACE; fail with
 # REFUSED when the API server refuses, with NOTHING when it is only what every authenticated user gets
 # (the self-reviews, and reading ClusterTrustBundles on 1.33+).

@@ -49,9 +49,7 @@ if [ -n "${INPUT_CA_PEM:-}" ]; then
   ca_file="$dir/ca.crt"
   printf '%s\n' "$INPUT_CA_PEM" >"$ca_file"
 elif [ -n "${INPUT_CA_DATA:-}" ]; then
-  ca_file="$dir/ca.crt"
-  printf '%s' "$INPUT_CA_DATA" | base64 -d >"$ca_file" 2>/dev/null ||
-    fail "certificate-authority-data is not base64 of a PEM CA bundle"
+  decode_ca_data
 fi
 if [ -n "$ca_file" ] && ! grep -q -- "-----BEGIN CERTIFICATE-----" "$ca_file"; then
   fail "the certificate-authority input holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
@@ -64,6 +62,7 @@ if command -v runnerkit >/dev/null 2>&1; then
     --command "$(command -v runnerkit)" --to "$kubeconfig")
   [ -z "$ca_file" ] || args+=(--ca-file "$ca_file")
   runnerkit "${args[@]}" || fail "runnerkit credential kubeconfig failed (see above)"
+  export_kubeconfig
 else
   command -v curl >/dev/null 2>&1 ||
     fail "neither runnerkit nor curl is on PATH: one of them must fetch the job's ID token"
@@ -73,37 +72,14 @@ else
   plugin=("$credential" "$audience")
   cluster="    server: $(quote "${server%/}")"
   [ -z "$ca_file" ] || cluster+=$'\n'"    certificate-authority-data: $(base64 <"$ca_file" | tr -d '\n')"
-  tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubernetes
-  cluster:
-$cluster
-users:
-- name: github-oidc
-  user:
-    exec:
+  write_kubeconfig "$cluster" github-oidc "    exec:
       apiVersion: client.authentication.k8s.io/v1
       command: $(quote "$credential")
       args:
       - $(quote "$audience")
       interactiveMode: Never
-      provideClusterInfo: false
-contexts:
-- name: runnerkit
-  context:
-    cluster: kubernetes
-    user: github-oidc
-    namespace: $(quote "$namespace")
-current-context: runnerkit
-preferences: {}
-EOF
-  mv -f "$tmp" "$kubeconfig"
+      provideClusterInfo: false" "$namespace"
 fi
-echo "KUBECONFIG=$kubeconfig" >>"$GITHUB_ENV"
-echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"
 echo "wrote $kubeconfig (mode 600): server $server, namespace $namespace, user: the job's GitHub OIDC ID token for audience $audience, fetched by ${plugin[0]##*/} whenever kubectl or helm need one (nothing stored)"
 
 # One token now: proves the job can get one (permissions, audience) before anything else runs,

@@ -51,11 +51,7 @@ if [ -n "${INPUT_TOKEN:-}" ]; then
   token_file="$dir/token"
   printf '%s' "$INPUT_TOKEN" >"$token_file"
 fi
-if [ -n "${INPUT_CA_DATA:-}" ]; then
-  ca_file="$dir/ca.crt"
-  printf '%s' "$INPUT_CA_DATA" | base64 -d >"$ca_file" 2>/dev/null ||
-    fail "certificate-authority-data is not base64 of a PEM CA bundle"
-fi
+[ -z "${INPUT_CA_DATA:-}" ] || decode_ca_data
 
 if command -v runnerkit >/dev/null 2>&1; then
   args=(kubeconfig --to "$kubeconfig" --shell github)
@@ -65,7 +61,7 @@ if command -v runnerkit >/dev/null 2>&1; then
   [ -z "${INPUT_CA_DATA:-}" ] || args+=(--ca-file "$ca_file")
   [ "$verify" = false ] || args+=(--verify)
   runnerkit "${args[@]}" >/dev/null || fail "runnerkit kubeconfig failed (see above)"
-  echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"
+  echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"  # runnerkit --shell github sets KUBECONFIG
   exit 0
 fi
 
@@ -98,31 +94,9 @@ for e in "$(namespace_error "the namespace in $sa_dir/namespace" "$namespace")" 
   [ -z "$e" ] || fail "$e"
 done
 
-tmp=$(mktemp "$dir/.kubeconfig.XXXXXX")
-cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubernetes
-  cluster:
-    server: $(quote "${server%/}")
-    certificate-authority: $(quote "$(absolute "$ca_file")")
-users:
-- name: serviceaccount
-  user:
-    tokenFile: $(quote "$(absolute "$token_file")")
-contexts:
-- name: runnerkit
-  context:
-    cluster: kubernetes
-    user: serviceaccount
-    namespace: $(quote "$namespace")
-current-context: runnerkit
-preferences: {}
-EOF
-mv -f "$tmp" "$kubeconfig"
-echo "KUBECONFIG=$kubeconfig" >>"$GITHUB_ENV"
-echo "kubeconfig=$kubeconfig" >>"${GITHUB_OUTPUT:-/dev/null}"
+write_kubeconfig "    server: $(quote "${server%/}")
+    certificate-authority: $(quote "$(absolute "$ca_file")")" serviceaccount \
+  "    tokenFile: $(quote "$(absolute "$token_file")")" "$namespace"
 who=$(subject "$token_file")
 echo "wrote $kubeconfig (mode 600): server $server, namespace $namespace, identity ${who:-unknown}"
 

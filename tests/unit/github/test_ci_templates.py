@@ -313,6 +313,15 @@ def test_token_and_ca_inputs_outside_the_cluster(tmp_path):
         assert [line for line in (r.stdout + r.stderr).splitlines() if TOKEN in line] == [f"::add-mask::{TOKEN}"]
 
 
+def test_a_token_with_a_line_break_is_masked_whole(tmp_path):
+    token = TOKEN + "\n::warning::x"
+    r, path = run_action(tmp_path, tool_dir(tmp_path), {"RUNNERKIT_SA_DIR": str(tmp_path / "none")}, verify="false",
+                         server="https://k8s.example:6443", token=token, namespace="web",
+                         certificate_authority_data=base64.b64encode(CA.encode()).decode())
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert commands_of(r) == [f"::add-mask::{TOKEN}%0A::warning::x"]  # the runner unescapes: the whole token
+
+
 def test_not_in_a_pod_explains_what_is_missing(tmp_path):
     r, path = run_action(tmp_path, tool_dir(tmp_path), {"RUNNERKIT_SA_DIR": str(tmp_path / "none")})
     assert r.returncode == 1
