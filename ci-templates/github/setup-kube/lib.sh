@@ -1,8 +1,8 @@
-# shellcheck shell=bash disable=SC2034,SC2154
-# (SC2034, SC2154: the globals dir, kubeconfig, verify are set here for the scripts that source this
-# file; server, token and ca_file are set by them for api.)
 # lib.sh: what setup-kube.sh and setup-kube-oidc.sh share, sourced by both: workflow-command output,
-# input checks, the private directory, and verify (what the job may do in its namespace).
+# input checks, the private directory, the kubeconfig, and verify (what the job may do in its namespace).
+# SC2034, SC2154: dir, kubeconfig and verify are set here for the scripts that source this file;
+# server, token and ca_file are set by them.
+# shellcheck shell=bash disable=SC2034,SC2154
 
 NAMESPACE_RE='^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'
 
