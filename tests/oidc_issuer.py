@@ -195,17 +195,23 @@ class GithubTokenEndpoint:
     REQUEST_TOKEN = "job-request-token"
     PATH = "/idtoken?api-version=2.0"
 
-    def __init__(self, mint: Callable[[], str]):
+    def __init__(self, mint: Callable[[], str], status: int = 200):
         self.issued: list[float] = []
         self.requests: list[tuple[str, str | None]] = []
+        self.headers: list[dict[str, str]] = []
         self.tokens: list[str] = []
+        self.status = status  # anything but 200: refuse like GitHub, without a token
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 outer.requests.append((self.path, self.headers["Authorization"]))
+                outer.headers.append(dict(self.headers))
                 if self.headers["Authorization"] != f"Bearer {outer.REQUEST_TOKEN}":
                     self.send_error(401)
+                    return
+                if outer.status != 200:
+                    self.send_error(outer.status, "forbidden")
                     return
                 outer.issued.append(time.time())
                 token = mint()

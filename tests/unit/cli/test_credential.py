@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import traceback
 
@@ -13,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from oidc_issuer import Keys, github_claims, gitlab_claims
+from oidc_issuer import GithubTokenEndpoint, Keys, github_claims, gitlab_claims
 from runnerkit.model import oidc_credential as oc
 from runnerkit.errors import InputError
 
@@ -21,47 +19,12 @@ AUD = "https://kubernetes.example.com"
 KEYS = Keys()
 
 
-class TokenEndpoint:
-    """Stand-in for GitHub's ACTIONS_ID_TOKEN_REQUEST_URL: records each request, answers {"value": ...}."""
-
-    def __init__(self, status: int = 200, lifetime: int = 300):
-        self.requests: list[dict] = []
-        self.status, self.lifetime = status, lifetime
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                outer.requests.append({"path": self.path, "headers": dict(self.headers)})
-                audience = self.path.partition("audience=")[2]
-                from urllib.parse import unquote
-
-                token = KEYS.sign(github_claims("https://token.actions.githubusercontent.com",
-                                                unquote(audience), "acme/app", lifetime=outer.lifetime))
-                body = json.dumps({"count": 1, "value": token} if outer.status == 200
-                                  else {"message": "forbidden"}).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken?api-version=2.0"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def endpoint(monkeypatch):
-    ep = TokenEndpoint()
-    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_URL", ep.url)
-    monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token-xyz")
+    ep = GithubTokenEndpoint(lambda: KEYS.sign(github_claims("https://token.actions.githubusercontent.com",
+                                                             AUD, "acme/app")))
+    for name, value in ep.vars.items():
+        monkeypatch.setenv(name, value)
     yield ep
     ep.close()
 
@@ -70,11 +33,9 @@ def test_github_fetches_the_token_exactly_like_actions_core_and_prints_an_exec_c
     before = time.time()
     result = run_cli("credential", "github", "--audience", AUD)
     assert result.code == 0, result
-    [request] = endpoint.requests
-    assert request["path"] == ("/_apis/distributedtask/hubs/build/plans/p/jobs/j/idtoken?api-version=2.0"
-                               "&audience=https%3A%2F%2Fkubernetes.example.com")
-    assert request["headers"]["Authorization"] == "Bearer request-token-xyz"
-    assert request["headers"]["Accept"] == "application/json"
+    assert endpoint.requests == [endpoint.expected_request(AUD)]
+    assert endpoint.expected_request(AUD)[0].endswith("&audience=https%3A%2F%2Fkubernetes.example.com")
+    assert endpoint.headers[0]["Accept"] == "application/json"
     cred = json.loads(result.out)
     assert cred["apiVersion"] == "client.authentication.k8s.io/v1" and cred["kind"] == "ExecCredential"
     assert cred["status"]["token"].count(".") == 2
@@ -94,7 +55,7 @@ def test_github_endpoint_refusal_is_an_api_error_without_any_token(endpoint):
     endpoint.status = 403
     result = run_cli("credential", "github", "--audience", AUD)
     assert result.code == 3 and "answered 403" in result.err
-    assert "request-token-xyz" not in result.err + result.out
+    assert endpoint.REQUEST_TOKEN not in result.err + result.out and endpoint.tokens == []
 
 
 def test_gitlab_reads_the_id_tokens_variable(monkeypatch):
