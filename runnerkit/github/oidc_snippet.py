@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ..model.identities import GithubIdentity
+from ..model.identities import TRUST_HINT, GithubIdentity
 from ..model.spec import Project, Spec
 from .snippets import ACTION_PATH
 
@@ -23,8 +23,7 @@ def github_oidc_snippet(spec: Spec, project: Project, identity: GithubIdentity) 
         "#  - write the setup-kube action into the repository (it ships with runnerkit):",
         "#    `runnerkit export github-action .github/actions/setup-kube`, and commit it;",
         "#  - set repository variables KUBE_SERVER (API server URL) and KUBE_CA (its CA, PEM; not secret).",
-        "# The API server must trust the issuer: `runnerkit render --format authentication-config`",
-        "# (or oidc-flags / eks-identity-provider; docs/oidc.md).",
+        *TRUST_HINT,
         "deploy:",
         "  runs-on: ubuntu-latest",
     ]

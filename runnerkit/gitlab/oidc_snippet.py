@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from ..model.identities import GitlabIdentity
+from ..model.identities import TRUST_HINT, GitlabIdentity
 from ..model.spec import Project, Spec
 
 
@@ -26,8 +26,7 @@ def gitlab_oidc_snippet(spec: Spec, project: Project, identity: GitlabIdentity) 
         "#  - publish the runnerkit CI/CD component (`runnerkit export gitlab-component runnerkit-ci`, push it",
         "#    as its own project, here platform/runnerkit-ci, and tag 1.0.0);",
         "#  - set CI/CD variables KUBE_SERVER (API server URL) and KUBE_CA (its CA, PEM; not secret).",
-        "# The API server must trust the issuer: `runnerkit render --format authentication-config`",
-        "# (or oidc-flags / eks-identity-provider; docs/oidc.md).",
+        *TRUST_HINT,
         "include:",
         f"  - component: {COMPONENT}",
         "    inputs:",

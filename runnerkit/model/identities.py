@@ -23,6 +23,9 @@ ISSUER_KEYS = ("name", "type", "url", "audience", "owners", "groups", "certifica
 # PREFIX + the token's sub, no groups; a subset of identities can be expressed (check_flags).
 AUTHENTICATION_MODES = ("structured", "oidc-flags")
 STRUCTURED_ONLY = "or use authentication: structured (Kubernetes 1.30+)"
+# The snippets' reminder of the API server's side (both CI systems, either authentication mode).
+TRUST_HINT = ("# The API server must trust the issuer: `runnerkit render --format authentication-config`",
+              "# (or oidc-flags / eks-identity-provider; docs/oidc.md).")
 GITHUB_IDENTITY_KEYS = ("issuer", "repository", "refs", "environments", "pullRequest", "workflow")
 GITLAB_IDENTITY_KEYS = ("issuer", "projectPath", "refType", "refs", "protected", "environments")
 GITLAB_REF_TYPES = ("branch", "tag")
